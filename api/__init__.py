@@ -1,0 +1,1 @@
+"""Cochlea: a GraphQL API for annotating audio that lives anywhere on the internet."""

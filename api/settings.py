@@ -1,0 +1,63 @@
+"""All configuration in one pydantic-settings object, read from `COCHLEA_*` environment variables.
+
+Every process (API, workers, CLI) reads the same names; `compose.yaml` and the README's
+configuration table use them too, and a test checks that they agree.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Cochlea's settings. Unset service URLs mean "start an embedded one" under `cochlea up`."""
+
+    model_config = SettingsConfigDict(env_prefix="COCHLEA_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL (postgresql://user:pass@host:port/db)."
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL (redis://host:port/db).")
+    s3_endpoint: str | None = Field(
+        default=None, description="S3/MinIO endpoint host:port; unset stores arrays on disk."
+    )
+    s3_access_key: str | None = Field(default=None, description="S3 access key.")
+    s3_secret_key: str | None = Field(default=None, description="S3 secret key.")
+    s3_secure: bool = Field(default=False, description="Use https to reach the S3 endpoint.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL at which clients reach this API (used in generated links).",
+    )
+    data_dir: Path = Field(
+        default=Path(".cochlea"), description="Where embedded services and local arrays live."
+    )
+    public_read: bool = Field(default=True, description="Allow anonymous clients to read.")
+    max_page_size: int = Field(default=500, description="Largest `first`/`last` accepted.")
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, description="Largest accepted HTTP request body."
+    )
+    fetch_allow_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs exempt from the fetchers' SSRF guard.",
+    )
+    fetch_max_bytes: int = Field(
+        default=512 * 1024 * 1024, description="Largest audio file a featurebot downloads."
+    )
+    api_url: str | None = Field(
+        default=None, description="GraphQL URL workers talk to; defaults to PUBLIC_URL/graphql."
+    )
+    db_pool_size: int = Field(default=10, description="Connections per API process.")
+
+    @property
+    def graphql_url(self) -> str:
+        return self.api_url or self.public_url.rstrip("/") + "/graphql"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

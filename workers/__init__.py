@@ -1,0 +1,1 @@
+"""Cochlea's workers: bots that follow the API's streams as GraphQL clients."""
