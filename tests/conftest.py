@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
+import httpx
 import pytest
 import redis as redis_sync
 
 from api.db.engine import libpq_url
 from api.db.migrate import upgrade
+from api.settings import Settings
 from tests import services
+from tests.server import GraphQLClient, running_api
 
 
 async def _reset_and_migrate(url: str) -> None:
@@ -46,3 +49,34 @@ def s3_endpoint() -> Iterator[str]:
     """host:port of an S3-compatible server reached over plain http."""
     with services.s3() as endpoint:
         yield endpoint
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=tmp_path_factory.mktemp("cochlea-data"),
+        public_read=True,
+        fetch_allow_networks="127.0.0.0/8",
+    )
+
+
+@pytest.fixture(scope="session")
+def api_url(settings: Settings) -> Iterator[str]:
+    """Base URL of a real uvicorn server running the API against the test services."""
+    with running_api(settings) as url:
+        yield url
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient, api_url: str) -> GraphQLClient:
+    return GraphQLClient(http, api_url + "/graphql")

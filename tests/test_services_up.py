@@ -12,7 +12,9 @@ async def test_postgres_is_migrated(database_url: str) -> None:
     try:
         tables = {
             r["tablename"]
-            for r in await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+            for r in await connection.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public'"
+            )
         }
     finally:
         await connection.close()

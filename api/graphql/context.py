@@ -1,0 +1,63 @@
+"""What every resolver gets in `info.context`: services' handles, the viewer, the loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.errors import Unauthenticated
+from api.graphql.dataloaders import Loaders
+from api.services import auth
+from api.services.records import UserRecord
+from api.settings import Settings
+
+_UNSET: Any = object()
+
+
+@dataclass
+class Context:
+    engine: AsyncEngine
+    settings: Settings
+    authorization: str | None
+    loaders: Loaders
+    extras: dict[str, Any] = field(default_factory=dict)
+    _viewer: Any = _UNSET
+
+    async def viewer(self) -> UserRecord | None:
+        """The authenticated user, or None for an anonymous request (authenticated once)."""
+        if self._viewer is _UNSET:
+            self._viewer = await auth.authenticate(
+                engine=self.engine, authorization=self.authorization
+            )
+        return self._viewer  # type: ignore[no-any-return]
+
+    async def require_viewer(self) -> UserRecord:
+        viewer = await self.viewer()
+        if viewer is None:
+            raise Unauthenticated("this needs an API key: send `Authorization: Bearer <key>`")
+        return viewer
+
+    async def notify(self, kind: str) -> None:
+        """Wake the subscribers of `kind` (after a commit)."""
+        await self.extras["services"].events.publish(kind)
+
+    async def require_read(self) -> UserRecord | None:
+        """Reads are open to anonymous clients only when COCHLEA_PUBLIC_READ is true."""
+        viewer = await self.viewer()
+        if viewer is None and not self.settings.public_read:
+            raise Unauthenticated("reading needs an API key on this server (public read is off)")
+        return viewer
+
+
+def make_context(
+    *, engine: AsyncEngine, settings: Settings, authorization: str | None, **extras: Any
+) -> Context:
+    return Context(
+        engine=engine,
+        settings=settings,
+        authorization=authorization,
+        loaders=Loaders.create(engine),
+        extras=extras,
+    )

@@ -1,0 +1,96 @@
+"""Batch creation of sounds and annotations (atomic, idempotent with `key`)."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.graphql.types.annotation import Annotation
+from api.graphql.types.enums import License
+from api.graphql.types.payloads import CreateAnnotationsPayload, CreateSoundsPayload, user_errors
+from api.graphql.types.sound import Sound
+from api.services import annotations, ids, sounds
+
+
+@strawberry.input
+class SoundInput:
+    key: str | None = strawberry.field(
+        default=None, description="Idempotency key, unique per creator."
+    )
+    title: str
+    audio_url: str
+    low_quality_audio_url: str | None = None
+    info_url: str | None = None
+    license: License
+    duration_seconds: float
+    tags: list[str] | None = None
+
+
+@strawberry.input
+class AnnotationInput:
+    key: str | None = strawberry.field(
+        default=None, description="Idempotency key, unique per creator."
+    )
+    sound: strawberry.ID
+    start_seconds: float
+    duration_seconds: float
+    tags: list[str] | None = None
+    data_url: str | None = None
+    metadata: JSON | None = None
+
+
+@strawberry.mutation(description="Create up to 1,000 sounds at once: all of them, or none.")
+async def create_sounds(info: strawberry.Info, input: list[SoundInput]) -> CreateSoundsPayload:
+    context = info.context
+    result = await sounds.create_sounds(
+        engine=context.engine,
+        viewer=await context.viewer(),
+        inputs=[
+            sounds.SoundInput(
+                key=s.key,
+                title=s.title,
+                audio_url=s.audio_url,
+                low_quality_audio_url=s.low_quality_audio_url,
+                info_url=s.info_url,
+                license=s.license.value,
+                duration_seconds=s.duration_seconds,
+                tags=s.tags or [],
+            )
+            for s in input
+        ],
+    )
+    if result.created:
+        await context.notify("sound")
+    return CreateSoundsPayload(
+        sounds=[Sound.from_record(r) for r in result.items],
+        user_errors=user_errors(result.problems),
+    )
+
+
+@strawberry.mutation(description="Create up to 5,000 annotations at once: all of them, or none.")
+async def create_annotations(
+    info: strawberry.Info, input: list[AnnotationInput]
+) -> CreateAnnotationsPayload:
+    context = info.context
+    result = await annotations.create_annotations(
+        engine=context.engine,
+        viewer=await context.viewer(),
+        inputs=[
+            annotations.AnnotationInput(
+                key=a.key,
+                sound=ids.parse(a.sound),
+                start_seconds=a.start_seconds,
+                duration_seconds=a.duration_seconds,
+                tags=a.tags or [],
+                data_url=a.data_url,
+                metadata=a.metadata,
+            )
+            for a in input
+        ],
+    )
+    if result.created:
+        await context.notify("annotation")
+    return CreateAnnotationsPayload(
+        annotations=[Annotation.from_record(r) for r in result.items],
+        user_errors=user_errors(result.problems),
+    )

@@ -1,0 +1,70 @@
+"""The `Sound` type: a pointer to audio hosted elsewhere, with its annotations."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from api.graphql.types.annotation import Annotation
+from api.graphql.types.connection import list_field
+from api.graphql.types.enums import License
+from api.graphql.types.filters import AnnotationFilter
+from api.graphql.types.node import Node
+from api.services import filters
+from api.services.reading import ANNOTATIONS
+from api.services.records import SoundRecord
+
+if TYPE_CHECKING:
+    from api.graphql.types.user import User
+
+
+def _of_sound(root: Any, f: filters.AnnotationFilter | None) -> filters.AnnotationFilter:
+    return dataclasses.replace(f or filters.AnnotationFilter(), sound=root._record.id)
+
+
+@strawberry.type(description="Audio hosted elsewhere (ideally with byte-range and CORS support).")
+class Sound(Node):
+    created_at: datetime
+    title: str
+    audio_url: str
+    low_quality_audio_url: str | None
+    info_url: str | None
+    license: License
+    duration_seconds: float
+    tags: list[str]
+    _record: strawberry.Private[SoundRecord]
+
+    @classmethod
+    def from_record(cls, r: SoundRecord) -> Sound:
+        return cls(
+            id=strawberry.ID(str(r.id)),
+            created_at=r.created_at,
+            title=r.title,
+            audio_url=r.audio_url,
+            low_quality_audio_url=r.low_quality_audio_url,
+            info_url=r.info_url,
+            license=License(r.license),
+            duration_seconds=r.duration_seconds,
+            tags=r.tags,
+            _record=r,
+        )
+
+    @strawberry.field
+    async def created_by(
+        self, info: strawberry.Info
+    ) -> Annotated[User, strawberry.lazy("api.graphql.types.user")]:
+        from api.graphql.types.user import User
+
+        return User.from_record(await info.context.loaders.users.load(self._record.created_by))
+
+    annotations = list_field(
+        kind=ANNOTATIONS,
+        node=Annotation,
+        filter_input=AnnotationFilter,
+        convert=Annotation.from_record,
+        scope=_of_sound,
+        description="This sound's annotations, by id (creation order).",
+    )

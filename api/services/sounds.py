@@ -1,0 +1,135 @@
+"""Creating sounds in batches (up to 1,000 per call)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from api.db.tables import LICENSES, sounds
+from api.errors import Problem
+from api.services import permissions, validation
+from api.services.batches import BatchResult, check_size, duplicate_keys, write_batch
+from api.services.reading import SOUNDS
+from api.services.records import SoundRecord, UserRecord
+
+MAX_SOUNDS_PER_BATCH = 1000
+
+_COLUMNS = {
+    "id": "uuid",
+    "created_at": "timestamptz",
+    "created_by": "uuid",
+    "key": "text",
+    "title": "text",
+    "audio_url": "text",
+    "low_quality_audio_url": "text",
+    "info_url": "text",
+    "license": "text",
+    "duration_seconds": "float8",
+    "tags": "text[]",
+    "tags_lc": "text[]",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SoundInput:
+    title: str
+    audio_url: str
+    license: str
+    duration_seconds: float
+    key: str | None = None
+    low_quality_audio_url: str | None = None
+    info_url: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+def _check(index: int, item: SoundInput) -> tuple[list[str], list[Problem]]:
+    tags, tag_problem = validation.tags(index, "tags", item.tags)
+    found = [
+        validation.key(index, "key", item.key),
+        validation.text(index, "title", item.title, required=True, max_length=512),
+        validation.url(index, "audioUrl", item.audio_url, required=True),
+        validation.url(index, "lowQualityAudioUrl", item.low_quality_audio_url),
+        validation.url(index, "infoUrl", item.info_url),
+        validation.positive_seconds(index, "durationSeconds", item.duration_seconds),
+        tag_problem,
+        None
+        if item.license in LICENSES
+        else Problem(
+            index, "license", "INVALID_LICENSE", f"license must be one of {', '.join(LICENSES)}"
+        ),
+    ]
+    return tags, [p for p in found if p is not None]
+
+
+async def create_sounds(
+    *, engine: AsyncEngine, viewer: UserRecord | None, inputs: list[SoundInput]
+) -> BatchResult[SoundRecord]:
+    """Create `inputs` atomically for the viewer; see `api.services.batches` for the rules."""
+    creator = permissions.require(viewer, "create_sounds")
+    check_size(len(inputs), maximum=MAX_SOUNDS_PER_BATCH, what="sounds")
+    problems: list[Problem] = duplicate_keys([s.key for s in inputs])
+    clean_tags: list[list[str]] = []
+    first_use: dict[str, int] = {}
+    for index, item in enumerate(inputs):
+        tags, found = _check(index, item)
+        clean_tags.append(tags)
+        problems.extend(found)
+        if item.audio_url in first_use:
+            problems.append(
+                Problem(
+                    index,
+                    "audioUrl",
+                    "DUPLICATE",
+                    f"audioUrl is also given by input {first_use[item.audio_url]}",
+                )
+            )
+        first_use.setdefault(item.audio_url, index)
+    if problems:
+        return BatchResult(problems=problems)
+
+    async def already_registered(conn: AsyncConnection, fresh: list[int]) -> list[Problem]:
+        digests = {hashlib.md5(inputs[i].audio_url.encode()).hexdigest(): i for i in fresh}
+        stmt = select(sounds.c.audio_url).where(
+            sounds.c.created_by == creator.id, func.md5(sounds.c.audio_url).in_(list(digests))
+        )
+        taken = {url for (url,) in await conn.execute(stmt)}
+        return [
+            Problem(i, "audioUrl", "DUPLICATE", "you already registered a sound with this audioUrl")
+            for i in fresh
+            if inputs[i].audio_url in taken
+        ]
+
+    def build_row(index: int, id_: uuid.UUID, now: datetime) -> dict[str, Any]:
+        item = inputs[index]
+        tags = clean_tags[index]
+        return {
+            "id": id_,
+            "created_at": now,
+            "created_by": creator.id,
+            "key": item.key,
+            "title": item.title.strip(),
+            "audio_url": item.audio_url,
+            "low_quality_audio_url": item.low_quality_audio_url,
+            "info_url": item.info_url,
+            "license": item.license,
+            "duration_seconds": float(item.duration_seconds),
+            "tags": tags,
+            "tags_lc": [t.lower() for t in tags],
+        }
+
+    return await write_batch(
+        engine=engine,
+        kind=SOUNDS,
+        stream="sound",
+        creator=creator.id,
+        keys=[s.key for s in inputs],
+        columns=_COLUMNS,
+        build_row=build_row,
+        check_in_slot=already_registered,
+    )

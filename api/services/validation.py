@@ -1,0 +1,132 @@
+"""Checks of single input values. Each returns a `Problem` (or None), naming the input index
+and the public field name, so a batch can report everything wrong with it at once."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from typing import Any
+from urllib.parse import urlsplit
+
+from api.errors import Problem
+
+MAX_URL_LENGTH = 2048
+MAX_TAG_LENGTH = 64
+MAX_TAGS = 64
+MAX_METADATA_BYTES = 16 * 1024
+MAX_TEXT_LENGTH = 4096
+
+
+def _has_control(value: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in value)
+
+
+def url(
+    index: int | None, field: str, value: str | None, *, required: bool = False
+) -> Problem | None:
+    """An absolute http(s) URL of at most 2,048 characters."""
+    if value is None:
+        return Problem(index, field, "REQUIRED", f"{field} is required") if required else None
+    if len(value) > MAX_URL_LENGTH:
+        return Problem(index, field, "TOO_LONG", f"{field} is over {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return Problem(index, field, "INVALID_URL", f"{field} must be an absolute http(s) URL")
+    if _has_control(value) or " " in value:
+        return Problem(
+            index, field, "INVALID_URL", f"{field} contains spaces or control characters"
+        )
+    return None
+
+
+def positive_seconds(index: int | None, field: str, value: float) -> Problem | None:
+    if not math.isfinite(value) or value <= 0:
+        return Problem(index, field, "OUT_OF_RANGE", f"{field} must be a finite number > 0")
+    return None
+
+
+def start_seconds(index: int | None, field: str, value: float) -> Problem | None:
+    if not math.isfinite(value) or value < 0:
+        return Problem(index, field, "OUT_OF_RANGE", f"{field} must be a finite number >= 0")
+    return None
+
+
+def text(
+    index: int | None,
+    field: str,
+    value: str | None,
+    *,
+    required: bool = False,
+    max_length: int = MAX_TEXT_LENGTH,
+) -> Problem | None:
+    if value is None or not value.strip():
+        return Problem(index, field, "REQUIRED", f"{field} must not be empty") if required else None
+    if len(value) > max_length:
+        return Problem(index, field, "TOO_LONG", f"{field} is over {max_length} characters")
+    if _has_control(value.replace("\n", "").replace("\t", "")):
+        return Problem(index, field, "INVALID_TEXT", f"{field} contains control characters")
+    return None
+
+
+def tags(
+    index: int | None, field: str, values: list[str] | None
+) -> tuple[list[str], Problem | None]:
+    """Tags trimmed and de-duplicated case-insensitively (first spelling kept)."""
+    if not values:
+        return [], None
+    if len(values) > MAX_TAGS:
+        return [], Problem(index, field, "TOO_MANY", f"at most {MAX_TAGS} tags per resource")
+    kept: dict[str, str] = {}
+    for position, raw in enumerate(values):
+        tag = raw.strip()
+        where = f"{field}[{position}]"
+        if not tag or len(tag) > MAX_TAG_LENGTH:
+            return [], Problem(
+                index, where, "INVALID_TAG", f"tags must be 1 to {MAX_TAG_LENGTH} characters"
+            )
+        if _has_control(tag):
+            return [], Problem(
+                index, where, "INVALID_TAG", "tags must not contain control characters"
+            )
+        kept.setdefault(tag.lower(), tag)
+    return list(kept.values()), None
+
+
+def metadata(index: int | None, field: str, value: Any) -> Problem | None:
+    """A JSON object of at most 16 KiB (serialized), with finite numbers only."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return Problem(index, field, "INVALID_METADATA", f"{field} must be a JSON object")
+    try:
+        size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
+    except (TypeError, ValueError):
+        return Problem(index, field, "INVALID_METADATA", f"{field} must be plain JSON (no NaN)")
+    if size > MAX_METADATA_BYTES:
+        return Problem(
+            index, field, "TOO_LARGE", f"{field} is over {MAX_METADATA_BYTES} bytes as JSON"
+        )
+    return None
+
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
+
+
+def user_name(field: str, value: str) -> Problem | None:
+    if not NAME_PATTERN.match(value):
+        return Problem(
+            None,
+            field,
+            "INVALID_NAME",
+            "names are 2-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        )
+    return None
+
+
+def key(index: int | None, field: str, value: str | None) -> Problem | None:
+    return text(index, field, value, max_length=256)
