@@ -70,3 +70,35 @@ class GraphQLClient:
         assert body.get("errors"), body
         first = body["errors"][0]
         return first.get("extensions", {}).get("code"), first["message"]
+
+
+@contextmanager
+def api_process(settings: Settings) -> Iterator[str]:
+    """Serve the API from a separate uvicorn *process* (another API instance sharing the same
+    PostgreSQL and Redis); yield its base URL."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.services import wait_http
+
+    port = free_port()
+    env = os.environ | {
+        "COCHLEA_DATABASE_URL": settings.database_url or "",
+        "COCHLEA_REDIS_URL": settings.redis_url or "",
+        "COCHLEA_DATA_DIR": str(settings.data_dir),
+        "COCHLEA_PUBLIC_READ": str(settings.public_read).lower(),
+    }
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"),
+            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+        ],
+        env=env,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

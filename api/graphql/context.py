@@ -23,14 +23,17 @@ class Context:
     authorization: str | None
     loaders: Loaders
     extras: dict[str, Any] = field(default_factory=dict)
+    connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws connection_init
     _viewer: Any = _UNSET
 
     async def viewer(self) -> UserRecord | None:
         """The authenticated user, or None for an anonymous request (authenticated once)."""
         if self._viewer is _UNSET:
-            self._viewer = await auth.authenticate(
-                engine=self.engine, authorization=self.authorization
-            )
+            authorization = self.authorization
+            if self.connection_params is not None:
+                value = self.connection_params.get("authorization")
+                authorization = value if isinstance(value, str) else None
+            self._viewer = await auth.authenticate(engine=self.engine, authorization=authorization)
         return self._viewer  # type: ignore[no-any-return]
 
     async def require_viewer(self) -> UserRecord:
@@ -38,6 +41,11 @@ class Context:
         if viewer is None:
             raise Unauthenticated("this needs an API key: send `Authorization: Bearer <key>`")
         return viewer
+
+    def renew_loaders(self) -> None:
+        """Fresh dataloaders: a subscription's context lives as long as its socket, and its
+        caches must not grow (or go stale) with every event."""
+        self.loaders = Loaders.create(self.engine)
 
     async def notify(self, kind: str) -> None:
         """Wake the subscribers of `kind` (after a commit)."""

@@ -1,18 +1,23 @@
 """Every error in a response carries `extensions.code`.
 
-Service errors bring their own (see `api.errors`); this extension adds codes to the errors
-GraphQL itself raises (syntax, validation, variable coercion) and hides the text of unexpected
-exceptions behind INTERNAL_SERVER_ERROR, so clients can always branch on the code.
+Service errors bring their own (see `api.errors`); `CodedSchema.process_errors` (which
+Strawberry calls for queries, mutations and every subscription result alike) adds codes to
+the errors GraphQL itself raises (syntax, validation, variable coercion) and hides the text of
+unexpected exceptions behind INTERNAL_SERVER_ERROR, so clients can always branch on the code.
+Only unexpected exceptions are logged: a client's mistake is not a server error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
 
+import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from api.errors import CochleaError
+
+log = logging.getLogger("cochlea.graphql")
 
 
 def code_for(error: GraphQLError) -> str:
@@ -30,23 +35,15 @@ def code_for(error: GraphQLError) -> str:
     return "BAD_USER_INPUT"
 
 
-def with_code(error: GraphQLError) -> GraphQLError:
-    """`error` with a code; unexpected exceptions lose their (possibly revealing) text."""
-    code = code_for(error)
-    if code == "INTERNAL_SERVER_ERROR":
-        error.message = "internal server error"
-    extensions = dict(error.extensions or {})
-    extensions.setdefault("code", code)
-    error.extensions = extensions
-    return error
-
-
-class ErrorCodes(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
-            for error in result.errors:
-                with_code(error)
-        for error in self.execution_context.pre_execution_errors or []:
-            with_code(error)
+class CodedSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if error.extensions and "code" in error.extensions:
+                continue
+            code = code_for(error)
+            if code == "INTERNAL_SERVER_ERROR":
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+                error.message = "internal server error"
+            error.extensions = {**(error.extensions or {}), "code": code}

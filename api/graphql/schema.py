@@ -1,19 +1,18 @@
-"""The schema: the Query, Mutation and Subscription roots and the extensions they run with."""
+"""The schema: the Query, Mutation and Subscription roots, served with coded errors."""
 
 from __future__ import annotations
 
-import strawberry
-
-from api.graphql.errors import ErrorCodes
+from api.graphql.errors import CodedSchema
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
+from api.graphql.subscriptions import Subscription
 from api.graphql.types.annotation import Annotation
 from api.graphql.types.sound import Sound
 from api.graphql.types.user import User
 
-schema = strawberry.Schema(
+schema = CodedSchema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[User, Sound, Annotation],
-    extensions=[ErrorCodes],
 )

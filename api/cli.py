@@ -1,0 +1,288 @@
+"""The `cochlea` command.
+
+`cochlea up` is the quickstart (`make run`): embedded PostgreSQL and Redis unless their URLs are
+set, migrations, the demo, then the API and the worker as child processes, until Ctrl-C or
+SIGTERM stops everything in reverse order. `serve`, `worker` and `migrate` are the single pieces
+that deployments (see compose.yaml) run against services of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import httpx
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from api.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from api.demo import DemoResult
+
+console = Console(highlight=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cochlea", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run everything locally, with a demo (make run)")
+    up.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--data-dir", type=Path, help="where data lives (default: .cochlea)")
+    up.add_argument("--no-demo", action="store_true", help="do not seed the demo")
+    up.add_argument("--no-worker", action="store_true", help="run the API without the worker")
+    up.set_defaults(run=_up)
+
+    serve = commands.add_parser("serve", help="run the API against the configured services")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run the bots against the configured services")
+    worker.add_argument(
+        "--bot", action="append", metavar="NAME", help="run only this bot (repeatable)"
+    )
+    worker.set_defaults(run=_worker)
+
+    migrate = commands.add_parser("migrate", help="apply migrations to COCHLEA_DATABASE_URL")
+    migrate.set_defaults(run=_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(get_settings())
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("workers.main") is None:
+        console.print("[red]workers.main is not installed: there is no worker to run[/]")
+        return 1
+    from workers.main import run_worker
+
+    run_worker(settings=get_settings(), bots=args.bot or None)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from api.db.migrate import upgrade_sync
+
+    url = get_settings().database_url
+    if not url:
+        console.print("[red]COCHLEA_DATABASE_URL is not set[/] (`cochlea up` starts a database)")
+        return 2
+    upgrade_sync(url)
+    console.print("migrations applied")
+    return 0
+
+
+class _Stop:
+    """SIGINT/SIGTERM ask for a clean stop. A second signal while starting aborts the step at
+    hand; once stopping, signals are ignored so that every service gets stopped."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.stopping = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested.is_set() and not self.stopping:
+            raise KeyboardInterrupt
+        self.requested.set()
+
+
+def _up(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir or Path(os.environ.get("COCHLEA_DATA_DIR", ".cochlea"))
+    data_dir = data_dir.resolve()
+    local = _url_host(args.host)
+    if not _port_free(args.host, args.port):
+        console.print(f"[red]port {args.port} is taken on {args.host}[/]: try --port")
+        return 1
+    # Children (API, worker) inherit this environment, so they all see the same services.
+    os.environ["COCHLEA_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("COCHLEA_PUBLIC_URL", f"http://{local}:{args.port}")
+    # The demo audio is served by this API on loopback, which the fetchers refuse by default.
+    os.environ.setdefault("COCHLEA_FETCH_ALLOW_NETWORKS", "127.0.0.0/8")
+    stop = _Stop()
+    code = 0
+    with ExitStack() as stack:
+        try:
+            code = _start_and_wait(args, data_dir, stack, stop)
+        except KeyboardInterrupt:
+            code = 130
+        finally:
+            stop.stopping = True
+            console.print("stopping…")
+    console.print("[green]stopped[/]")
+    return code
+
+
+def _start_and_wait(args: argparse.Namespace, data_dir: Path, stack: ExitStack, stop: _Stop) -> int:
+    from api import demo, embedded
+    from api.db.migrate import upgrade_sync
+
+    console.print(f"[bold]Cochlea[/] · data in {escape(_shown(data_dir))}")
+    for name, var, start in (
+        ("PostgreSQL", "COCHLEA_DATABASE_URL", lambda: embedded.postgres(data_dir / "postgres")),
+        ("Redis", "COCHLEA_REDIS_URL", lambda: embedded.redis(data_dir / "redis")),
+    ):
+        if os.environ.get(var):
+            console.print(f"  {name:<11} from {var}")
+            continue
+        with console.status(f"starting {name}…"):
+            os.environ[var] = stack.enter_context(start())
+        stack.callback(console.print, f"  stopping {name}…")
+        console.print(f"  {name:<11} embedded, started")
+        if stop.requested.is_set():
+            return 0
+    with console.status("migrating…"):
+        upgrade_sync(os.environ["COCHLEA_DATABASE_URL"])
+    console.print("  migrations  applied")
+    settings = Settings()
+    seeded = None
+    if not args.no_demo:
+        with console.status("seeding the demo…"):
+            seeded = asyncio.run(demo.seed(settings))
+        what = f"{seeded.sounds} sounds, {seeded.annotations} annotations"
+        fresh = f"created {seeded.created} resources" if seeded.created else "already there"
+        console.print(f"  demo        {what} ({fresh})")
+    if stop.requested.is_set():
+        return 0
+
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    serve = ["serve", "--host", args.host, "--port", str(args.port), "--log-level", "warning"]
+    children["API"] = _spawn(stack, "API", serve)
+    health = f"http://{_url_host(args.host)}:{args.port}/healthz"
+    if not _wait_healthy(health, children["API"], stop):
+        return 0 if stop.requested.is_set() else 1
+    if args.no_worker:
+        console.print("  worker      not started (--no-worker)")
+    elif importlib.util.find_spec("workers.main") is None:
+        console.print("  worker      [yellow]not available yet (no workers.main)[/]")
+    else:
+        children["worker"] = _spawn(stack, "worker", ["worker"])
+    _banner(settings, seeded)
+
+    while not stop.requested.wait(0.25):
+        for name, child in children.items():
+            if child.poll() is not None:
+                console.print(f"[red]the {name} exited with code {child.returncode}[/]")
+                return 1
+    return 0
+
+
+def _spawn(stack: ExitStack, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    """Start `cochlea <argv>` in its own session (so a terminal's Ctrl-C reaches only us and we
+    stop the children in order), and register its termination."""
+    child = subprocess.Popen([sys.executable, "-m", "api.cli", *argv], start_new_session=True)
+    stack.callback(_terminate, child, name)
+    return child
+
+
+def _terminate(child: subprocess.Popen[bytes], name: str, timeout: float = 15) -> None:
+    """SIGTERM the child's process group, wait, then SIGKILL whatever is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            child.wait(timeout=timeout)
+            break
+        except subprocess.TimeoutExpired:
+            console.print(f"  [yellow]{name} did not stop in {timeout:g} s; killing it[/]")
+    console.print(f"  {name} stopped")
+
+
+def _wait_healthy(url: str, child: subprocess.Popen[bytes], stop: _Stop) -> bool:
+    deadline = time.monotonic() + 60
+    with console.status("starting the API…"):
+        while not stop.requested.is_set() and child.poll() is None:
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return True
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                console.print(f"[red]the API did not answer at {url} within 60 s[/]")
+                return False
+            stop.requested.wait(0.1)
+    if child.poll() is not None:
+        console.print(f"[red]the API exited with code {child.returncode}[/]")
+    return False
+
+
+def _banner(settings: Settings, seeded: DemoResult | None) -> None:
+    from api.demo import DEMO_HUMAN, DEMO_PASSWORD
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row("GraphiQL", f"[bold cyan]{settings.public_url.rstrip('/')}/graphql[/]")
+    if seeded is not None and seeded.token:
+        grid.add_row("API token", f"[bold]{seeded.token}[/]")
+        grid.add_row(
+            "", f"a fresh key of the demo human {DEMO_HUMAN!r} (password {DEMO_PASSWORD!r})"
+        )
+        grid.add_row("", f'GraphiQL Headers: {{"Authorization": "Bearer {seeded.token}"}}')
+        if not seeded.audio_base.startswith(settings.public_url.rstrip("/") + "/"):
+            grid.add_row("Note", f"[yellow]the demo audio is at {seeded.audio_base}[/]")
+    grid.add_row("Stop", "Ctrl-C")
+    console.print(Panel(grid, title="Cochlea is running", expand=False))
+
+
+def _port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _url_host(host: str) -> str:
+    """How to reach a server listening on `host` from this machine, as a URL host."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""A small graphql-transport-ws client: one subscription per socket, errors as exceptions.
+
+Bots follow Cochlea like any third-party client would, over the public protocol.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from websockets.asyncio.client import connect
+
+PROTOCOL = "graphql-transport-ws"
+
+
+class SubscriptionError(Exception):
+    """The server refused or ended the subscription with errors (each has `extensions.code`)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        self.codes = [e.get("extensions", {}).get("code") for e in errors]
+        super().__init__(
+            "; ".join(f"{c}: {e.get('message')}" for c, e in zip(self.codes, errors, strict=True))
+        )
+
+
+def ws_url(http_url: str) -> str:
+    """The websocket URL of a GraphQL endpoint given by its http(s) URL."""
+    if http_url.startswith("https://"):
+        return "wss://" + http_url.removeprefix("https://")
+    return "ws://" + http_url.removeprefix("http://")
+
+
+async def subscribe(
+    url: str,
+    query: str,
+    variables: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    open_timeout: float = 10,
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield the `data` of every `next` message of one subscription until it completes."""
+    init: dict[str, Any] = {"type": "connection_init"}
+    if token:
+        init["payload"] = {"authorization": f"Bearer {token}"}
+    async with connect(ws_url(url), subprotocols=[PROTOCOL], open_timeout=open_timeout) as socket:  # type: ignore[list-item]
+        await socket.send(json.dumps(init))
+        while (message := json.loads(await socket.recv()))["type"] != "connection_ack":
+            if message["type"] == "ping":
+                await socket.send(json.dumps({"type": "pong"}))
+        subscribe_message = {"query": query, "variables": dict(variables or {})}
+        await socket.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": subscribe_message})
+        )
+        async for raw in socket:
+            message = json.loads(raw)
+            kind = message["type"]
+            if kind == "ping":
+                await socket.send(json.dumps({"type": "pong"}))
+            elif kind == "next":
+                payload = message["payload"]
+                if payload.get("errors"):
+                    raise SubscriptionError(payload["errors"])
+                yield payload["data"]
+            elif kind == "error":
+                raise SubscriptionError(message["payload"])
+            elif kind == "complete":
+                return
