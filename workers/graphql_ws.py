@@ -44,7 +44,14 @@ async def subscribe(
     init: dict[str, Any] = {"type": "connection_init"}
     if token:
         init["payload"] = {"authorization": f"Bearer {token}"}
-    async with connect(ws_url(url), subprotocols=[PROTOCOL], open_timeout=open_timeout) as socket:  # type: ignore[list-item]
+    # A short close timeout: when we stop early, unread messages pause the socket's reading,
+    # so the server's closing frame may never be read and a polite close would wait in vain.
+    async with connect(
+        ws_url(url),
+        subprotocols=[PROTOCOL],  # type: ignore[list-item]
+        open_timeout=open_timeout,
+        close_timeout=1.0,
+    ) as socket:
         await socket.send(json.dumps(init))
         while (message := json.loads(await socket.recv()))["type"] != "connection_ack":
             if message["type"] == "ping":

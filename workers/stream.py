@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -80,11 +81,12 @@ async def follow(
         if field in FILTER_TYPES:
             variables["filter"] = dict(filter) if filter else None
         try:
-            async for data in subscribe(url, document, variables, token=token):
-                edge = data[field]
-                failures = 0
-                yield edge["node"]
-                await checkpoint.save(edge["cursor"])
+            async with aclosing(subscribe(url, document, variables, token=token)) as stream:
+                async for data in stream:
+                    edge = data[field]
+                    failures = 0
+                    yield edge["node"]
+                    await checkpoint.save(edge["cursor"])
         except SubscriptionError as error:
             if FATAL_CODES.intersection(error.codes):
                 raise

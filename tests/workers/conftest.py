@@ -1,0 +1,47 @@
+"""Fixtures for the worker tests: a local audio server, encoded test sounds, a safe client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from tests.workers.audio_server import AudioServer, LoopbackOnlyTransport, encode, stereo_tone
+from workers.ssrf import IPNetwork, parse_allow_networks
+
+
+@pytest.fixture(scope="session")
+def encoded() -> dict[str, bytes]:
+    """One second of `stereo_tone()` as WAV, FLAC, OGG (Vorbis) and MP3, made by libsndfile."""
+    y = stereo_tone()
+    return {
+        "wav": encode(y, format="WAV", subtype="PCM_16"),
+        "flac": encode(y, format="FLAC", subtype="PCM_16"),
+        "ogg": encode(y, format="OGG", subtype="VORBIS"),
+        "mp3": encode(y, format="MP3", subtype="MPEG_LAYER_III"),
+    }
+
+
+@pytest.fixture
+def audio_server() -> Iterator[AudioServer]:
+    with AudioServer() as server:
+        yield server
+
+
+@pytest.fixture
+def loopback() -> list[IPNetwork]:
+    """The allow list that lets fetches reach the local test server (and nothing else)."""
+    return parse_allow_networks("127.0.0.0/8")
+
+
+@pytest.fixture
+def tripwire() -> LoopbackOnlyTransport:
+    return LoopbackOnlyTransport()
+
+
+@pytest.fixture
+async def safe_client(tripwire: LoopbackOnlyTransport) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client whose transport can only ever reach loopback addresses."""
+    async with httpx.AsyncClient(transport=tripwire, trust_env=False) as client:
+        yield client
