@@ -19,6 +19,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Table,
     Text,
     false,
     text,
@@ -148,7 +149,8 @@ class Annotation(SQLModel, table=True):
     metadata_: dict[str, Any] | None = Field(default=None, sa_column=Column("metadata", JSONB))
 
 
-users = User.__table__  # type: ignore[attr-defined]
-api_keys = ApiKey.__table__  # type: ignore[attr-defined]
-sounds = Sound.__table__  # type: ignore[attr-defined]
-annotations = Annotation.__table__  # type: ignore[attr-defined]
+# The Core tables, for set-based queries (named so they never shadow `annotations` and co.).
+users_table: Table = User.__table__  # type: ignore[attr-defined]
+api_keys_table: Table = ApiKey.__table__  # type: ignore[attr-defined]
+sounds_table: Table = Sound.__table__  # type: ignore[attr-defined]
+annotations_table: Table = Annotation.__table__  # type: ignore[attr-defined]

@@ -34,7 +34,7 @@ class Context:
                 value = self.connection_params.get("authorization")
                 authorization = value if isinstance(value, str) else None
             self._viewer = await auth.authenticate(engine=self.engine, authorization=authorization)
-        return self._viewer  # type: ignore[no-any-return]
+        return self._viewer
 
     async def require_viewer(self) -> UserRecord:
         viewer = await self.viewer()

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -28,6 +30,22 @@ class CochleaGraphQL(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=30),
         )
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as error:  # a malformed request: still a GraphQL-shaped answer
+            response = bad_request(error.reason, status_code=error.status_code)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return super().decode_json(data)
+        except RecursionError:
+            raise HTTPException(400, "the request body nests JSON too deeply") from None
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
@@ -42,3 +60,9 @@ class CochleaGraphQL(GraphQL[Context, None]):
             request=request,
             services=state,
         )
+
+
+def bad_request(message: str, *, status_code: int = 400) -> JSONResponse:
+    """A request GraphQL could not even start on (not JSON, no query, wrong method...)."""
+    body = {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}
+    return JSONResponse(body, status_code=status_code)

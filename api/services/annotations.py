@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.db.tables import sounds
+from api.db.tables import sounds_table
 from api.errors import Problem
 from api.services import permissions, validation
 from api.services.batches import BatchResult, check_size, duplicate_keys, write_batch
@@ -50,7 +50,7 @@ class AnnotationInput:
     key: str | None = None
     tags: list[str] = field(default_factory=list)
     data_url: str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Any = None  # checked to be a JSON object by validation.metadata
 
 
 def _check(
@@ -65,7 +65,7 @@ def _check(
         validation.url(index, "dataUrl", item.data_url),
         validation.metadata(index, "metadata", item.metadata),
     ]
-    if not tags and item.data_url is None and not item.metadata:
+    if not item.tags and item.data_url is None and not item.metadata:
         found.append(
             Problem(index, None, "EMPTY", "an annotation needs tags, a dataUrl or metadata")
         )
@@ -97,7 +97,9 @@ async def create_annotations(
     wanted = list({a.sound for a in inputs if a.sound is not None})
     async with engine.connect() as conn:
         rows = await conn.execute(
-            select(sounds.c.id, sounds.c.duration_seconds).where(sounds.c.id.in_(wanted))
+            select(sounds_table.c.id, sounds_table.c.duration_seconds).where(
+                sounds_table.c.id.in_(wanted)
+            )
         )
         durations = {sid: seconds for sid, seconds in rows}
     problems: list[Problem] = duplicate_keys([a.key for a in inputs])

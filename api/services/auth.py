@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.db.tables import api_keys, users
+from api.db.tables import api_keys_table, users_table
 from api.errors import Unauthenticated
 from api.services import ids
 from api.services.reading import USERS
@@ -59,7 +59,7 @@ async def issue_key(*, conn: AsyncConnection, user_id: uuid.UUID) -> NewKey:
     """Create a key for `user_id` inside the caller's transaction; the secret is shown once."""
     key = NewKey(prefix=secrets.token_hex(6), secret=secrets.token_urlsafe(24))
     await conn.execute(
-        api_keys.insert().values(
+        api_keys_table.insert().values(
             id=ids.mint(count=1)[0],
             created_at=datetime.now(UTC),
             user_id=user_id,
@@ -89,9 +89,14 @@ async def authenticate(*, engine: AsyncEngine, authorization: str | None) -> Use
         raise Unauthenticated("send the key as `Authorization: Bearer <key>`")
     prefix, secret = _split(token.strip())
     stmt = (
-        select(api_keys.c.secret_hash, api_keys.c.revoked_at, api_keys.c.expires_at, *USERS.columns)
-        .join(users, users.c.id == api_keys.c.user_id)
-        .where(api_keys.c.prefix == prefix)
+        select(
+            api_keys_table.c.secret_hash,
+            api_keys_table.c.revoked_at,
+            api_keys_table.c.expires_at,
+            *USERS.columns,
+        )
+        .join(users_table, users_table.c.id == api_keys_table.c.user_id)
+        .where(api_keys_table.c.prefix == prefix)
     )
     async with engine.connect() as conn:
         row = (await conn.execute(stmt)).mappings().first()

@@ -94,7 +94,7 @@ async def write_batch(
     return BatchResult(items=items, created=len(fresh))
 
 
-def _record_fields(kind: Kind[Any, Any], row: Mapping[str, Any]) -> Any:
+def _record_fields(kind: Kind[Any, Any], row: Any) -> Any:
     return {c.name: row[c.name] for c in kind.columns}
 
 

@@ -10,12 +10,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, select, true
+from sqlalchemy import ColumnElement, and_, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Text
 
-from api.db.tables import annotations, sounds, users
+from api.db.tables import annotations_table, sounds_table, users_table
 from api.errors import BadUserInput
+from api.services.validation import has_control
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,28 +59,33 @@ class AnnotationFilter:
     time_range: TimeRange | None = None
 
 
+def _plain(value: str, field: str) -> str:
+    if has_control(value):
+        raise BadUserInput(f"filter.{field} must not contain control characters", field=field)
+    return value
+
+
 def _tags_contain(column: ColumnElement[list[str]], tags: Sequence[str]) -> ColumnElement[bool]:
-    wanted = sorted({t.strip().lower() for t in tags})
+    wanted = sorted({_plain(t, "tags").strip().lower() for t in tags})
     return column.contains(_text_array(wanted))
 
 
 def _text_array(values: list[str]) -> ColumnElement[list[str]]:
-    from sqlalchemy import cast, literal
-
-    return cast(literal(values, ARRAY(Text)), ARRAY(Text))
+    return literal(values, ARRAY(Text))
 
 
 def _creator_type(column: ColumnElement[uuid.UUID], type_: str) -> ColumnElement[bool]:
-    return column.in_(select(users.c.id).where(users.c.type == type_).scalar_subquery())
+    return column.in_(select(users_table.c.id).where(users_table.c.type == type_).scalar_subquery())
 
 
 def user_conditions(f: UserFilter | None) -> ColumnElement[bool]:
-    parts: list[ColumnElement[bool]] = [users.c.deleted.is_(False)]
+    parts: list[ColumnElement[bool]] = [users_table.c.deleted.is_(False)]
     if f is not None:
         if f.type is not None:
-            parts.append(users.c.type == f.type)
+            parts.append(users_table.c.type == f.type)
         if f.name is not None:
-            parts.append(users.c.name.ilike(f.name.replace("\\", "\\\\").replace("%", "\\%")))
+            # Served by the unique index on lower(name).
+            parts.append(func.lower(users_table.c.name) == _plain(f.name, "name").lower())
     return and_(*parts)
 
 
@@ -88,20 +94,20 @@ def sound_conditions(f: SoundFilter | None) -> ColumnElement[bool]:
         return true()
     parts: list[ColumnElement[bool]] = []
     if f.created_by is not None:
-        parts.append(sounds.c.created_by == f.created_by)
+        parts.append(sounds_table.c.created_by == f.created_by)
     if f.creator_type is not None:
-        parts.append(_creator_type(sounds.c.created_by, f.creator_type))
+        parts.append(_creator_type(sounds_table.c.created_by, f.creator_type))
     if f.tags:
-        parts.append(_tags_contain(sounds.c.tags_lc, f.tags))
+        parts.append(_tags_contain(sounds_table.c.tags_lc, f.tags))
     if f.license is not None:
-        parts.append(sounds.c.license == f.license)
+        parts.append(sounds_table.c.license == f.license)
     return and_(true(), *parts)
 
 
 def annotation_conditions(f: AnnotationFilter | None) -> ColumnElement[bool]:
     if f is None:
         return true()
-    a = annotations.c
+    a = annotations_table.c
     parts: list[ColumnElement[bool]] = []
     if f.sound is not None:
         parts.append(a.sound_id == f.sound)

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Table, literal, select, union_all
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.db.tables import annotations, sounds, users
+from api.db.tables import annotations_table, sounds_table, users_table
 from api.services import cursors, filters
 from api.services.pagination import Page, PageRequest, fetch_page
 from api.services.records import AnnotationRecord, SoundRecord, UserRecord
@@ -35,23 +35,25 @@ class Kind(Generic[R, F]):
 
 USERS: Kind[UserRecord, filters.UserFilter] = Kind(
     name="user",
-    table=users,
-    columns=[users.c[f] for f in UserRecord.__slots__],
+    table=users_table,
+    columns=[users_table.c[f] for f in UserRecord.__slots__],
     to_record=lambda r: UserRecord(**r),
     conditions=filters.user_conditions,
 )
 SOUNDS: Kind[SoundRecord, filters.SoundFilter] = Kind(
     name="sound",
-    table=sounds,
-    columns=[sounds.c[f] for f in SoundRecord.__slots__],
+    table=sounds_table,
+    columns=[sounds_table.c[f] for f in SoundRecord.__slots__],
     to_record=lambda r: SoundRecord(**r),
     conditions=filters.sound_conditions,
 )
 ANNOTATIONS: Kind[AnnotationRecord, filters.AnnotationFilter] = Kind(
     name="annotation",
-    table=annotations,
+    table=annotations_table,
     columns=[
-        annotations.c.metadata.label("metadata") if f == "metadata" else annotations.c[f]
+        annotations_table.c.metadata.label("metadata")
+        if f == "metadata"
+        else annotations_table.c[f]
         for f in AnnotationRecord.__slots__
     ],
     to_record=lambda r: AnnotationRecord(**r),
@@ -107,7 +109,7 @@ async def kind_of(*, engine: AsyncEngine, id_: uuid.UUID) -> cursors.Kind | None
     )
     async with engine.connect() as conn:
         found = (await conn.execute(stmt)).scalars().first()
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def totals(*, engine: AsyncEngine) -> dict[str, int]:
@@ -115,9 +117,12 @@ async def totals(*, engine: AsyncEngine) -> dict[str, int]:
     from sqlalchemy import func
 
     stmt = select(
-        select(func.count()).select_from(users).where(users.c.deleted.is_(False)).scalar_subquery(),
-        select(func.count()).select_from(sounds).scalar_subquery(),
-        select(func.count()).select_from(annotations).scalar_subquery(),
+        select(func.count())
+        .select_from(users_table)
+        .where(users_table.c.deleted.is_(False))
+        .scalar_subquery(),
+        select(func.count()).select_from(sounds_table).scalar_subquery(),
+        select(func.count()).select_from(annotations_table).scalar_subquery(),
     )
     async with engine.connect() as conn:
         u, s, a = (await conn.execute(stmt)).one()

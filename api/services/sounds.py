@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.db.tables import LICENSES, sounds
+from api.db.tables import LICENSES, sounds_table
 from api.errors import Problem
 from api.services import permissions, validation
 from api.services.batches import BatchResult, check_size, duplicate_keys, write_batch
@@ -95,8 +95,9 @@ async def create_sounds(
 
     async def already_registered(conn: AsyncConnection, fresh: list[int]) -> list[Problem]:
         digests = {hashlib.md5(inputs[i].audio_url.encode()).hexdigest(): i for i in fresh}
-        stmt = select(sounds.c.audio_url).where(
-            sounds.c.created_by == creator.id, func.md5(sounds.c.audio_url).in_(list(digests))
+        stmt = select(sounds_table.c.audio_url).where(
+            sounds_table.c.created_by == creator.id,
+            func.md5(sounds_table.c.audio_url).in_(list(digests)),
         )
         taken = {url for (url,) in await conn.execute(stmt)}
         return [

@@ -26,13 +26,13 @@ from typing import Literal
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.db.tables import annotations, sounds, users
+from api.db.tables import annotations_table, sounds_table, users_table
 
 StreamKind = Literal["user", "sound", "annotation"]
 
 # Advisory lock keys: arbitrary constants, unique within this database.
 _LOCKS: dict[StreamKind, int] = {"user": 7316101, "sound": 7316102, "annotation": 7316103}
-_TABLES = {"user": users, "sound": sounds, "annotation": annotations}
+_TABLES = {"user": users_table, "sound": sounds_table, "annotation": annotations_table}
 
 
 async def enter_commit_slot(conn: AsyncConnection, kind: StreamKind) -> uuid.UUID | None:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.db.tables import USER_TYPES, api_keys, users
+from api.db.tables import USER_TYPES, api_keys_table, users_table
 from api.errors import Problem
 from api.services import auth, ids, permissions, streams, validation
 from api.services.reading import USERS
@@ -45,7 +45,13 @@ class KeyInfo:
 def _email(value: str | None) -> Problem | None:
     if value is None:
         return None
-    if "@" not in value or len(value) > 320 or value.strip() != value or " " in value:
+    if (
+        "@" not in value
+        or len(value) > 320
+        or value.strip() != value
+        or " " in value
+        or validation.has_control(value)
+    ):
         return Problem(None, "email", "INVALID_EMAIL", "email must look like name@example.org")
     return None
 
@@ -98,7 +104,9 @@ async def create_user(*, engine: AsyncEngine, new: NewUser) -> SignUp:
                 email=new.email,
                 deleted=False,
             )
-            await conn.execute(users.insert().values(password_hash=password_hash, **_row(record)))
+            await conn.execute(
+                users_table.insert().values(password_hash=password_hash, **_row(record))
+            )
             key = None if human else (await auth.issue_key(conn=conn, user_id=record.id)).token
     except IntegrityError:
         taken = Problem(None, "name", "TAKEN", f"the name {new.name!r} is taken")
@@ -112,11 +120,13 @@ def _row(record: UserRecord) -> dict[str, object]:
 
 async def login(*, engine: AsyncEngine, name: str, password: str) -> str | None:
     """A new API key for the human called `name`, or None when name or password is wrong."""
+    if validation.has_control(name):
+        return None
     async with engine.begin() as conn:
         row = (
             await conn.execute(
-                select(users.c.id, users.c.password_hash).where(
-                    func.lower(users.c.name) == name.lower(), users.c.deleted.is_(False)
+                select(users_table.c.id, users_table.c.password_hash).where(
+                    func.lower(users_table.c.name) == name.lower(), users_table.c.deleted.is_(False)
                 )
             )
         ).first()
@@ -139,13 +149,15 @@ async def create_api_key(*, engine: AsyncEngine, viewer: UserRecord | None) -> s
 async def revoke_api_key(*, engine: AsyncEngine, viewer: UserRecord | None, prefix: str) -> bool:
     """Revoke the viewer's key with `prefix`; False when the viewer has no such live key."""
     me = permissions.require(viewer, "manage_self")
+    if validation.has_control(prefix):
+        return False
     async with engine.begin() as conn:
         done = await conn.execute(
-            update(api_keys)
+            update(api_keys_table)
             .where(
-                api_keys.c.user_id == me.id,
-                api_keys.c.prefix == prefix,
-                api_keys.c.revoked_at.is_(None),
+                api_keys_table.c.user_id == me.id,
+                api_keys_table.c.prefix == prefix,
+                api_keys_table.c.revoked_at.is_(None),
             )
             .values(revoked_at=datetime.now(UTC))
         )
@@ -155,9 +167,9 @@ async def revoke_api_key(*, engine: AsyncEngine, viewer: UserRecord | None, pref
 async def list_api_keys(*, engine: AsyncEngine, user_id: uuid.UUID) -> list[KeyInfo]:
     async with engine.connect() as conn:
         rows = await conn.execute(
-            select(api_keys.c.prefix, api_keys.c.created_at)
-            .where(api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None))
-            .order_by(api_keys.c.id)
+            select(api_keys_table.c.prefix, api_keys_table.c.created_at)
+            .where(api_keys_table.c.user_id == user_id, api_keys_table.c.revoked_at.is_(None))
+            .order_by(api_keys_table.c.id)
         )
         return [KeyInfo(prefix=p, created_at=c) for p, c in rows]
 
@@ -199,9 +211,13 @@ async def update_viewer(
         values["password_hash"] = auth.hash_password(change.password)
     async with engine.begin() as conn:
         if values:
-            await conn.execute(update(users).where(users.c.id == me.id).values(**values))
+            await conn.execute(
+                update(users_table).where(users_table.c.id == me.id).values(**values)
+            )
         row = (
-            (await conn.execute(select(*USERS.columns).where(users.c.id == me.id))).mappings().one()
+            (await conn.execute(select(*USERS.columns).where(users_table.c.id == me.id)))
+            .mappings()
+            .one()
         )
     return USERS.to_record(row), []
 
@@ -210,9 +226,11 @@ async def delete_viewer(*, engine: AsyncEngine, viewer: UserRecord | None) -> No
     """Soft delete: resources stay, keys stop working, the name stays taken."""
     me = permissions.require(viewer, "manage_self")
     async with engine.begin() as conn:
-        await conn.execute(update(users).where(users.c.id == me.id).values(deleted=True))
         await conn.execute(
-            update(api_keys)
-            .where(api_keys.c.user_id == me.id, api_keys.c.revoked_at.is_(None))
+            update(users_table).where(users_table.c.id == me.id).values(deleted=True)
+        )
+        await conn.execute(
+            update(api_keys_table)
+            .where(api_keys_table.c.user_id == me.id, api_keys_table.c.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )

@@ -104,14 +104,27 @@ def metadata(index: int | None, field: str, value: Any) -> Problem | None:
     if not isinstance(value, dict):
         return Problem(index, field, "INVALID_METADATA", f"{field} must be a JSON object")
     try:
-        size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
-    except (TypeError, ValueError):
+        serialized = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
         return Problem(index, field, "INVALID_METADATA", f"{field} must be plain JSON (no NaN)")
+    if _holds_nul(value):  # PostgreSQL's jsonb cannot hold NUL characters
+        return Problem(index, field, "INVALID_METADATA", f"{field} must not contain NUL characters")
+    size = len(serialized.encode())
     if size > MAX_METADATA_BYTES:
         return Problem(
             index, field, "TOO_LARGE", f"{field} is over {MAX_METADATA_BYTES} bytes as JSON"
         )
     return None
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
@@ -129,4 +142,12 @@ def user_name(field: str, value: str) -> Problem | None:
 
 
 def key(index: int | None, field: str, value: str | None) -> Problem | None:
+    """An idempotency key: absent, or 1 to 256 visible characters."""
+    if value is not None and not value.strip():
+        return Problem(index, field, "INVALID_KEY", f"{field} must not be blank (omit it instead)")
     return text(index, field, value, max_length=256)
+
+
+def has_control(value: str) -> bool:
+    """Whether `value` holds control characters (NUL included, which PostgreSQL refuses)."""
+    return _has_control(value)

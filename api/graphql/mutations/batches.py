@@ -9,7 +9,9 @@ from api.graphql.types.annotation import Annotation
 from api.graphql.types.enums import License
 from api.graphql.types.payloads import CreateAnnotationsPayload, CreateSoundsPayload, user_errors
 from api.graphql.types.sound import Sound
-from api.services import annotations, ids, sounds
+from api.services import annotations as annotation_service
+from api.services import ids
+from api.services import sounds as sound_service
 
 
 @strawberry.input
@@ -42,11 +44,11 @@ class AnnotationInput:
 @strawberry.mutation(description="Create up to 1,000 sounds at once: all of them, or none.")
 async def create_sounds(info: strawberry.Info, input: list[SoundInput]) -> CreateSoundsPayload:
     context = info.context
-    result = await sounds.create_sounds(
+    result = await sound_service.create_sounds(
         engine=context.engine,
         viewer=await context.viewer(),
         inputs=[
-            sounds.SoundInput(
+            sound_service.SoundInput(
                 key=s.key,
                 title=s.title,
                 audio_url=s.audio_url,
@@ -72,11 +74,11 @@ async def create_annotations(
     info: strawberry.Info, input: list[AnnotationInput]
 ) -> CreateAnnotationsPayload:
     context = info.context
-    result = await annotations.create_annotations(
+    result = await annotation_service.create_annotations(
         engine=context.engine,
         viewer=await context.viewer(),
         inputs=[
-            annotations.AnnotationInput(
+            annotation_service.AnnotationInput(
                 key=a.key,
                 sound=ids.parse(a.sound),
                 start_seconds=a.start_seconds,

@@ -43,7 +43,7 @@ class Annotation(Node):
             end_seconds=r.end_seconds,
             tags=r.tags,
             data_url=r.data_url,
-            metadata=r.metadata,
+            metadata=JSON(r.metadata) if r.metadata is not None else None,
             _record=r,
         )
 

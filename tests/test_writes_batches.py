@@ -1,0 +1,398 @@
+"""createSounds and createAnnotations as a client meets them: input order, all-or-nothing,
+every problem at once, idempotency keys, validation rules, size limits and odd JSON.
+"Nothing was written" is checked in PostgreSQL itself, scoped to the test's own users."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from api.db.engine import libpq_url
+from api.services.annotations import end_tolerance
+from api.settings import Settings
+from tests.factories import (
+    CREATE_ANNOTATIONS,
+    CREATE_SOUNDS,
+    Account,
+    make_annotations,
+    make_sounds,
+    make_user,
+    sound_input,
+)
+from tests.server import GraphQLClient, running_api
+
+LONG_URL = "https://example.org/" + "a" * 2029  # 2,049 characters
+DATA_URL = "https://example.org/features.npy"
+UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000"  # a well-formed UUIDv7 no resource has
+PAST_END = {"startSeconds": 9.0, "durationSeconds": 1.0 + end_tolerance(10) + 0.001}  # 10 s sound
+
+MUTATIONS = {
+    "sounds": (CREATE_SOUNDS, "createSounds"),
+    "annotations": (CREATE_ANNOTATIONS, "createAnnotations"),
+}
+
+
+async def sql(database_url: str, query: str, *args: Any) -> Any:
+    """One value from PostgreSQL itself, over a connection of the test's own."""
+    connection = await asyncpg.connect(libpq_url(database_url))
+    try:
+        return await connection.fetchval(query, *args)
+    finally:
+        await connection.close()
+
+
+async def stored(database_url: str, table: str, user: Account) -> int:
+    """How many rows of `table` (sounds or annotations) `user` created."""
+    query = f"SELECT count(*) FROM {table} WHERE created_by = $1"
+    return int(await sql(database_url, query, uuid.UUID(user.id)))
+
+
+async def send(gql: GraphQLClient, kind: str, inputs: Any, user: Account) -> Any:
+    """The payload of createSounds or createAnnotations; the call itself must not fail."""
+    query, name = MUTATIONS[kind]
+    return (await gql(query, {"input": inputs}, token=user.token))[name]
+
+
+def note(sound: str, /, **overrides: Any) -> dict[str, Any]:
+    return {"sound": sound, "startSeconds": 1.0, "durationSeconds": 0.5, "tags": ["t"]} | overrides
+
+
+def valid(kind: str, sounds: list[str], **overrides: Any) -> dict[str, Any]:
+    """A valid input of `kind` (annotations go on the 10-second sound), with `overrides`."""
+    return sound_input(**overrides) if kind == "sounds" else note(sounds[0], **overrides)
+
+
+async def post_text(
+    http: httpx.AsyncClient, api_url: str, user: Account, query: str, item: str
+) -> httpx.Response:
+    """POST a body written by hand around one input, so it can hold what `json.dumps` never
+    writes (NaN, Infinity) or what it cannot (5,000 levels of nesting)."""
+    text = json.dumps({"query": query, "variables": "@"})
+    text = text.replace('"@"', '{"input": [' + item + "]}")
+    headers = {"authorization": f"Bearer {user.token}", "content-type": "application/json"}
+    return await http.post(api_url + "/graphql", content=text, headers=headers)
+
+
+def errors(payload: Any) -> list[tuple[int | None, str | None, str]]:
+    return [(e["index"], e["field"], e["code"]) for e in payload["userErrors"]]
+
+
+@pytest.fixture
+async def dataset(gql: GraphQLClient) -> tuple[Account, list[str]]:
+    """A fresh dataset user with three sounds of 10, 20 and 30 seconds."""
+    user = await make_user(gql, "DATASET")
+    made = await make_sounds(gql, user, [sound_input(durationSeconds=s) for s in (10, 20, 30)])
+    return user, [s["id"] for s in made]
+
+
+async def test_results_come_in_input_order(gql: GraphQLClient, dataset: Any) -> None:
+    user, sounds = dataset
+    titles = [f"take {i}" for i in (3, 1, 2, 9, 0)]
+    made = await make_sounds(gql, user, [sound_input(title=t) for t in titles])
+    assert [s["title"] for s in made] == titles
+    inputs = [note(sounds[i % 3], startSeconds=float(i)) for i in (5, 0, 7, 2, 4, 1)]
+    out = await make_annotations(gql, user, inputs)
+    assert [a["startSeconds"] for a in out] == [5.0, 0.0, 7.0, 2.0, 4.0, 1.0]
+    assert [a["id"] for a in out] == sorted(a["id"] for a in out)  # ids follow input order
+
+
+@pytest.mark.parametrize(
+    ("kind", "bad", "field", "code"),
+    [
+        ("sounds", {"durationSeconds": -1.0}, "durationSeconds", "OUT_OF_RANGE"),
+        ("sounds", {"audioUrl": "ftp://example.org/a.wav"}, "audioUrl", "INVALID_URL"),
+        ("annotations", {"sound": UNKNOWN_ID}, "sound", "NOT_FOUND"),
+        ("annotations", {"startSeconds": -0.5}, "startSeconds", "OUT_OF_RANGE"),
+    ],
+)
+async def test_one_bad_input_in_fifty_writes_nothing(
+    gql: GraphQLClient, database_url: str, dataset: Any, kind: str, bad: Any, field: str, code: str
+) -> None:
+    user, sounds = dataset
+    inputs = [valid(kind, sounds) for _ in range(50)]
+    inputs[37] = valid(kind, sounds, **bad)
+    before = await stored(database_url, kind, user)
+    payload = await send(gql, kind, inputs, user)
+    assert errors(payload) == [(37, field, code)] and payload[kind] == []
+    assert await stored(database_url, kind, user) == before
+
+
+async def test_every_problem_is_reported_at_once(
+    gql: GraphQLClient, database_url: str, dataset: Any
+) -> None:
+    user, sounds = dataset
+    bad_sounds = [sound_input(), sound_input(title=" "), sound_input(durationSeconds=0.0)]
+    bad_sounds += [sound_input(audioUrl="nope", tags=["x" * 65])]
+    payload = await send(gql, "sounds", bad_sounds, user)
+    assert set(errors(payload)) == {
+        (1, "title", "REQUIRED"),
+        (2, "durationSeconds", "OUT_OF_RANGE"),
+        (3, "audioUrl", "INVALID_URL"),
+        (3, "tags[0]", "INVALID_TAG"),
+    }
+    bad_notes = [note(sounds[0], startSeconds=-1.0), note("x"), note(sounds[0], tags=None)]
+    payload = await send(gql, "annotations", bad_notes, user)
+    assert errors(payload) == [
+        (0, "startSeconds", "OUT_OF_RANGE"),
+        (1, "sound", "INVALID_ID"),
+        (2, None, "EMPTY"),
+    ]
+    assert await stored(database_url, "sounds", user) == 3
+    assert await stored(database_url, "annotations", user) == 0
+
+
+@pytest.mark.parametrize("kind", ["sounds", "annotations"])
+async def test_keys_make_batches_idempotent(
+    gql: GraphQLClient, database_url: str, dataset: Any, kind: str
+) -> None:
+    user, sounds = dataset
+    before = await stored(database_url, kind, user)
+
+    def make(key: str) -> dict[str, Any]:
+        return valid(kind, sounds, key=key)
+
+    first = await send(gql, kind, [make("a"), make("b")], user)
+    again = await send(gql, kind, [make("a"), make("b")], user)
+    assert again["userErrors"] == [] and again[kind] == first[kind]
+    assert await stored(database_url, kind, user) == before + 2
+    racing = await asyncio.gather(*(send(gql, kind, [make("r")], user) for _ in range(4)))
+    assert all(r["userErrors"] == [] and r[kind] == racing[0][kind] for r in racing)
+    mixed = await send(gql, kind, [make("c"), make("b"), make("a"), make("d")], user)
+    ids = [item["id"] for item in mixed[kind]]
+    assert ids[1:3] == [first[kind][1]["id"], first[kind][0]["id"]] and len(set(ids)) == 4
+    assert await stored(database_url, kind, user) == before + 5
+    duplicated = await send(gql, kind, [make("e"), make("f"), make("e")], user)
+    assert errors(duplicated) == [(2, "key", "DUPLICATE_KEY")]
+    assert await stored(database_url, kind, user) == before + 5
+
+
+async def test_an_audio_url_is_registered_once_per_creator(
+    gql: GraphQLClient, database_url: str
+) -> None:
+    first, second = await make_user(gql, "DATASET"), await make_user(gql, "HUMAN")
+    url = f"https://example.org/{uuid.uuid4().hex}.flac"
+    await make_sounds(gql, first, [sound_input(audioUrl=url)])
+    payload = await send(gql, "sounds", [sound_input(), sound_input(audioUrl=url)], first)
+    assert errors(payload) == [(1, "audioUrl", "DUPLICATE")]
+    keyed = await send(gql, "sounds", [sound_input(key="k", audioUrl=url)], first)
+    assert errors(keyed) == [(0, "audioUrl", "DUPLICATE")]
+    twice = await send(gql, "sounds", [sound_input(audioUrl=url + "?2")] * 2, first)
+    assert errors(twice) == [(1, "audioUrl", "DUPLICATE")]
+    assert await stored(database_url, "sounds", first) == 1
+    await make_sounds(gql, second, [sound_input(audioUrl=url)])  # another creator may
+
+
+TAG_CASES = [
+    ({"tags": [" "]}, "tags[0]", "INVALID_TAG"),
+    ({"tags": ["fine", "x" * 65]}, "tags[1]", "INVALID_TAG"),
+    ({"tags": [f"t{i}" for i in range(65)]}, "tags", "TOO_MANY"),
+    ({"tags": ["bell\x07"]}, "tags[0]", "INVALID_TAG"),
+    ({"tags": ["nul\x00"]}, "tags[0]", "INVALID_TAG"),
+    ({"tags": ["two\nlines"]}, "tags[0]", "INVALID_TAG"),
+]
+
+RULES = [
+    ("sounds", {"audioUrl": "ftp://example.org/a.wav"}, "audioUrl", "INVALID_URL"),
+    ("sounds", {"audioUrl": "example.org/a.wav"}, "audioUrl", "INVALID_URL"),
+    ("sounds", {"audioUrl": "javascript:alert(1)"}, "audioUrl", "INVALID_URL"),
+    ("sounds", {"audioUrl": "http://exa mple.org/a.wav"}, "audioUrl", "INVALID_URL"),
+    ("sounds", {"audioUrl": LONG_URL}, "audioUrl", "TOO_LONG"),
+    ("sounds", {"lowQualityAudioUrl": "file:///etc/passwd"}, "lowQualityAudioUrl", "INVALID_URL"),
+    ("sounds", {"infoUrl": LONG_URL}, "infoUrl", "TOO_LONG"),
+    ("sounds", {"durationSeconds": 0.0}, "durationSeconds", "OUT_OF_RANGE"),
+    ("sounds", {"durationSeconds": -3.0}, "durationSeconds", "OUT_OF_RANGE"),
+    ("sounds", {"title": ""}, "title", "REQUIRED"),
+    ("sounds", {"title": "t" * 513}, "title", "TOO_LONG"),
+    ("sounds", {"key": "k\x01"}, "key", "INVALID_TEXT"),
+    ("annotations", {"startSeconds": -0.001}, "startSeconds", "OUT_OF_RANGE"),
+    ("annotations", {"durationSeconds": 0.0}, "durationSeconds", "OUT_OF_RANGE"),
+    ("annotations", {"durationSeconds": -1.0}, "durationSeconds", "OUT_OF_RANGE"),
+    ("annotations", PAST_END, "durationSeconds", "OUT_OF_RANGE"),
+    ("annotations", {"startSeconds": 10.2}, "durationSeconds", "OUT_OF_RANGE"),
+    ("annotations", {"dataUrl": "s3://bucket/a.npy"}, "dataUrl", "INVALID_URL"),
+    ("annotations", {"dataUrl": LONG_URL}, "dataUrl", "TOO_LONG"),
+    ("annotations", {"metadata": [1, 2]}, "metadata", "INVALID_METADATA"),
+    ("annotations", {"metadata": "dtype=float32"}, "metadata", "INVALID_METADATA"),
+    ("annotations", {"metadata": {"blob": "x" * 16 * 1024}}, "metadata", "TOO_LARGE"),
+    ("annotations", {"metadata": {"label": "nul\x00"}}, "metadata", "INVALID_METADATA"),
+    ("annotations", {"tags": None}, None, "EMPTY"),
+    ("annotations", {"tags": [], "metadata": {}}, None, "EMPTY"),
+    ("annotations", {"sound": UNKNOWN_ID}, "sound", "NOT_FOUND"),
+    ("annotations", {"sound": "not-an-id"}, "sound", "INVALID_ID"),
+    *[("sounds", *case) for case in TAG_CASES],
+    *[("annotations", bad | {"dataUrl": DATA_URL}, *rest) for bad, *rest in TAG_CASES],
+    ("annotations", {"tags": ["x" * 65]}, "tags[0]", "INVALID_TAG"),  # not also EMPTY
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "bad", "field", "code"), RULES, ids=[f"{k}-{c}-{str(b)[:24]}" for k, b, _, c in RULES]
+)
+async def test_validation_rules(
+    gql: GraphQLClient, database_url: str, dataset: Any, kind: str, bad: Any, field: str, code: str
+) -> None:
+    user, sounds = dataset
+    before = await stored(database_url, kind, user)
+    payload = await send(gql, kind, [valid(kind, sounds), valid(kind, sounds, **bad)], user)
+    assert errors(payload) == [(1, field, code)] and payload[kind] == []
+    assert await stored(database_url, kind, user) == before
+
+
+async def test_limits_are_inclusive(gql: GraphQLClient, dataset: Any) -> None:
+    user, sounds = dataset
+    url, tags = "https://example.org/" + "b" * 2028, [f"{i:02}" + "x" * 62 for i in range(64)]
+    [sound] = await make_sounds(gql, user, [sound_input(audioUrl=url, tags=tags)])
+    assert len(sound["audioUrl"]) == 2048 and sound["tags"] == tags
+    reach = {"startSeconds": 9.0, "durationSeconds": 1.0 + end_tolerance(10) - 0.001}
+    metadata = {"blob": "x" * (16 * 1024 - 11)}  # exactly 16 KiB as compact JSON
+    inputs = [note(sounds[0], **reach), note(sounds[0], metadata=metadata, tags=None)]
+    out = await make_annotations(gql, user, inputs)
+    assert out[0]["endSeconds"] == pytest.approx(10.0 + end_tolerance(10) - 0.001)
+    assert out[1]["metadata"] == metadata
+
+
+async def test_tags_are_trimmed_deduplicated_and_matched_case_insensitively(
+    gql: GraphQLClient, dataset: Any
+) -> None:
+    user, sounds = dataset
+    given = ["  Song Thrush ", "BIRD", "bird", "Bird ", "song thrush"]
+    [sound] = await make_sounds(gql, user, [sound_input(tags=given)])
+    [mark] = await make_annotations(gql, user, [note(sounds[0], tags=given)])
+    assert sound["tags"] == mark["tags"] == ["Song Thrush", "BIRD"]
+    for name, id_ in (("sounds", sound["id"]), ("annotations", mark["id"])):
+        edges = "edges { node { id } }"
+        query = f"query($f: {name[:-1].capitalize()}Filter) {{ {name}(filter: $f) {{ {edges} }} }}"
+        for wanted, found in [(["bird"], 1), (["song THRUSH", " Bird"], 1), (["bird", "owl"], 0)]:
+            data = await gql(query, {"f": {"createdBy": user.id, "tags": wanted}})
+            assert [e["node"]["id"] for e in data[name]["edges"]] == [id_] * found, wanted
+
+
+async def test_batch_size_limits(gql: GraphQLClient, database_url: str, dataset: Any) -> None:
+    user, sounds = dataset
+    too_many = [sound_input(audioUrl=f"https://example.org/{i}.wav") for i in range(1001)]
+    code, message = await gql.error(CREATE_SOUNDS, {"input": too_many}, token=user.token)
+    assert code == "PAYLOAD_TOO_LARGE" and "1000" in message
+    notes = [note(sounds[i % 3], startSeconds=float(i % 9)) for i in range(5001)]
+    code, _ = await gql.error(CREATE_ANNOTATIONS, {"input": notes}, token=user.token)
+    assert code == "PAYLOAD_TOO_LARGE"
+    assert await stored(database_url, "sounds", user) == 3
+    assert await stored(database_url, "annotations", user) == 0
+    made = await make_annotations(gql, user, notes[:5000])
+    assert [a["startSeconds"] for a in made] == [float(i % 9) for i in range(5000)]
+    assert await stored(database_url, "annotations", user) == 5000
+    assert len(await make_sounds(gql, user, too_many[:1000])) == 1000
+
+
+async def test_a_body_over_the_configured_limit_is_refused_with_413(
+    gql: GraphQLClient, database_url: str, settings: Settings
+) -> None:
+    user = await make_user(gql, "DATASET")
+    small = {"query": CREATE_SOUNDS, "variables": {"input": [sound_input()]}}
+    big = {"query": CREATE_SOUNDS, "variables": {"input": [sound_input() for _ in range(600)]}}
+    body = json.dumps(big).encode()
+    assert len(body) > 64 * 1024
+    headers = {"authorization": f"Bearer {user.token}", "content-type": "application/json"}
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the limit is counted
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    with running_api(settings.model_copy(update={"max_body_bytes": 64 * 1024})) as base:
+        async with httpx.AsyncClient(timeout=30) as http:
+            for content in (body, chunks()):
+                response = await http.post(base + "/graphql", content=content, headers=headers)
+                assert response.status_code == 413
+                [error] = response.json()["errors"]
+                assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE" and error["message"]
+            assert await stored(database_url, "sounds", user) == 0
+            response = await http.post(base + "/graphql", json=small, headers=headers)
+            assert response.status_code == 200 and not response.json().get("errors")
+    assert await stored(database_url, "sounds", user) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "bad"),
+    [
+        ("sounds", {"durationSeconds": "ten"}),
+        ("sounds", {"license": "GPL"}),
+        ("sounds", {"title": None}),
+        ("sounds", {"tags": [1, 2]}),
+        ("annotations", {"startSeconds": "1.5"}),
+        ("annotations", {"durationSeconds": True}),
+    ],
+)
+async def test_wrong_types_are_refused_with_a_code(
+    gql: GraphQLClient, database_url: str, dataset: Any, kind: str, bad: Any
+) -> None:
+    user, sounds = dataset
+    good, (query, _) = valid(kind, sounds), MUTATIONS[kind]
+    code, message = await gql.error(query, {"input": [good, good | bad]}, token=user.token)
+    assert code == "BAD_USER_INPUT" and message
+    assert await stored(database_url, kind, user) == (3 if kind == "sounds" else 0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw"),
+    [
+        ("sounds", '"durationSeconds": NaN'),
+        ("sounds", '"durationSeconds": Infinity'),
+        ("annotations", '"startSeconds": NaN'),
+        ("annotations", '"durationSeconds": -Infinity'),
+        ("annotations", '"metadata": {"gain": NaN}'),
+        ("annotations", '"metadata": {"peak": Infinity}'),
+    ],
+)
+async def test_non_finite_json_numbers_are_refused(
+    http: httpx.AsyncClient, api_url: str, database_url: str, dataset: Any, kind: str, raw: str
+) -> None:
+    user, sounds = dataset
+    field, (query, name) = raw.split(":")[0].strip('"'), MUTATIONS[kind]
+    item = json.dumps({k: v for k, v in valid(kind, sounds).items() if k != field})
+    body = (await post_text(http, api_url, user, query, f"{item[:-1]}, {raw}}}")).json()
+    if field == "metadata":  # any JSON is a JSON scalar: the metadata rule refuses it
+        assert errors(body["data"][name]) == [(0, field, "INVALID_METADATA")]
+    else:
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT" and field in error["message"]
+    assert await stored(database_url, kind, user) == (3 if kind == "sounds" else 0)
+
+
+async def test_deeply_nested_metadata_gets_an_error_with_a_code(
+    http: httpx.AsyncClient, api_url: str, database_url: str, dataset: Any
+) -> None:
+    """Valid JSON of 30 KB, under every size limit, nested 5,000 deep."""
+    user, sounds = dataset
+    nested = '{"a":' * 5000 + "1" + "}" * 5000
+    item = json.dumps(note(sounds[0]))[:-1] + f', "metadata": {nested}}}'
+    response = await post_text(http, api_url, user, CREATE_ANNOTATIONS, item)
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    body = response.json()
+    codes = [e["extensions"]["code"] for e in body.get("errors") or []]
+    codes += [
+        e["code"]
+        for e in ((body.get("data") or {}).get("createAnnotations") or {}).get("userErrors", [])
+    ]
+    assert codes and "INTERNAL_SERVER_ERROR" not in codes, body
+    assert await stored(database_url, "annotations", user) == 0
+
+
+async def test_an_expired_key_is_unauthenticated(
+    gql: GraphQLClient, database_url: str, dataset: Any
+) -> None:
+    user, _ = dataset
+    key = (await gql("mutation { createApiKey { apiKey } }", token=user.token))["createApiKey"]
+    expire = "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE prefix = $1"
+    await sql(database_url, expire, key["apiKey"].split("_")[1])
+    expired = Account(user.id, user.name, user.type, key["apiKey"])
+    assert (await gql.error("{ viewer { id } }", token=expired.token))[0] == "UNAUTHENTICATED"
+    code, _ = await gql.error(CREATE_SOUNDS, {"input": [sound_input()]}, token=expired.token)
+    assert code == "UNAUTHENTICATED"
+    assert await stored(database_url, "sounds", user) == 3
+    assert (await gql("{ viewer { id } }", token=user.token))["viewer"]["id"] == user.id
