@@ -1,0 +1,264 @@
+"""How fast annotations get in through the API, next to how fast PostgreSQL takes them raw.
+
+    python -m bench.ingest [--annotations N] [--batch 1000 5000] [--writers K]
+
+For each batch size: N annotations through `createAnnotations` by one writer, then by K
+concurrent writers (each its own featurebot), over real HTTP to the API in its own process.
+Every write of a kind passes the commit slot (`api.services.streams`), so writers serialize
+on it; the K-writer figure shows what parallelism that leaves. The "limit" beside each figure
+is asyncpg's binary COPY of as many equivalent rows, in chunks of the same size, by as many
+connections, into the same `annotations` table in the same run: what PostgreSQL itself can
+ingest with no API, no validation and no ordering guarantee. Nothing is asserted; it reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from api.db.engine import libpq_url
+from api.services import ids
+from bench.services import api_process, database
+
+SOUND_SECONDS = 180.0
+SOUNDS = 50
+CREATE_USER = """mutation($input: CreateUserInput!) {
+  createUser(input: $input) { user { id } apiKey userErrors { code message } } }"""
+CREATE_SOUNDS = """mutation($input: [SoundInput!]!) {
+  createSounds(input: $input) { sounds { id } userErrors { index code message } } }"""
+CREATE_ANNOTATIONS = """mutation($input: [AnnotationInput!]!) {
+  createAnnotations(input: $input) { annotations { id } userErrors { index code message } } }"""
+COLUMNS = (
+    "id, created_at, created_by, sound_id, key, start_seconds, duration_seconds, end_seconds, "
+    "tags, tags_lc, data_url, metadata"
+).split(", ")
+
+
+def annotation(sounds: list[str], i: int) -> dict[str, Any]:
+    """Input `i`: alternately a featurebot's feature array and a human's tagged segment."""
+    sound = sounds[i % len(sounds)]
+    start = float(i % 170)
+    if i % 2 == 0:
+        frames = 431
+        return {
+            "sound": sound,
+            "startSeconds": start,
+            "durationSeconds": 10.0,
+            "dataUrl": f"https://data.example.org/mel/{sound}/{i}.npy",
+            "metadata": {
+                "dtype": "float32",
+                "shape": [frames, 128],
+                "axes": ["time", "mel"],
+                "frameRate": frames / 10.0,
+                "sampleRate": 22050,
+                "hopLength": 512,
+                "model": "log-mel-128",
+            },
+        }
+    return {
+        "sound": sound,
+        "startSeconds": start + 0.25,
+        "durationSeconds": 2.5,
+        "tags": ["Turdus merula", "song", "dawn chorus"][: 1 + i % 3],
+    }
+
+
+def copy_record(item: dict[str, Any], creator: uuid.UUID, id_: uuid.UUID) -> tuple[Any, ...]:
+    """The row the API would store for `item`, in `COLUMNS` order."""
+    tags = item.get("tags") or []
+    start, duration = item["startSeconds"], item["durationSeconds"]
+    metadata = item.get("metadata")
+    return (
+        id_,
+        datetime.now(UTC),
+        creator,
+        uuid.UUID(item["sound"]),
+        None,
+        start,
+        duration,
+        start + duration,
+        tags,
+        [t.lower() for t in tags],
+        item.get("dataUrl"),
+        None if metadata is None else json.dumps(metadata),
+    )
+
+
+class Client:
+    """GraphQL over one keep-alive HTTP connection pool; bodies are encoded before timing."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self.http, self.url = http, url
+
+    @staticmethod
+    def body(query: str, variables: dict[str, Any]) -> bytes:
+        return json.dumps({"query": query, "variables": variables}).encode()
+
+    async def post(self, body: bytes, token: str | None = None) -> dict[str, Any]:
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        response = await self.http.post(self.url, content=body, headers=headers)
+        data = response.json()
+        if response.status_code != 200 or data.get("errors"):
+            raise RuntimeError(f"the API refused a request: {str(data)[:500]}")
+        payload = next(iter(data["data"].values()))
+        if payload.get("userErrors"):
+            raise RuntimeError(f"the API refused an input: {payload['userErrors'][:3]}")
+        return payload  # type: ignore[no-any-return]
+
+    async def user(self, name: str, type_: str) -> tuple[uuid.UUID, str]:
+        new = {"name": name, "type": type_, "aboutMe": f"ingest benchmark {type_.lower()}"}
+        payload = await self.post(self.body(CREATE_USER, {"input": new}))
+        return uuid.UUID(payload["user"]["id"]), payload["apiKey"]
+
+
+async def timed(run: Callable[[], Awaitable[None]]) -> float:
+    started = time.perf_counter()
+    await run()
+    return time.perf_counter() - started
+
+
+async def through_api(
+    client: Client, tokens: list[str], sounds: list[str], total: int, batch: int
+) -> float:
+    """Seconds for len(tokens) concurrent writers to create `total` annotations in batches."""
+    share = total // len(tokens)
+    bodies = [
+        [
+            Client.body(CREATE_ANNOTATIONS, {"input": [annotation(sounds, i) for i in range(n)]})
+            for n in [min(batch, share - s) for s in range(0, share, batch)]
+        ]
+        for _ in tokens
+    ]
+
+    async def writer(token: str, mine: list[bytes]) -> None:
+        for body in mine:
+            await client.post(body, token)
+
+    async def run() -> None:
+        await asyncio.gather(*(writer(t, b) for t, b in zip(tokens, bodies, strict=True)))
+
+    return await timed(run)
+
+
+async def raw_copy(
+    url: str, creators: list[uuid.UUID], sounds: list[str], total: int, batch: int
+) -> float:
+    """Seconds for len(creators) connections to COPY `total` equivalent rows, one transaction
+    per chunk of `batch` rows; the rows are deleted afterwards (they skipped the commit slot)."""
+    share = total // len(creators)
+    chunks = [
+        [
+            [copy_record(annotation(sounds, i), creator, next_id) for i, next_id in enumerate(ids_)]
+            for ids_ in [ids.mint(count=min(batch, share - s)) for s in range(0, share, batch)]
+        ]
+        for creator in creators
+    ]
+    connections = [await asyncpg.connect(url) for _ in creators]
+
+    async def copier(connection: asyncpg.Connection, mine: list[list[tuple[Any, ...]]]) -> None:
+        for records in mine:
+            async with connection.transaction():
+                await connection.copy_records_to_table(
+                    "annotations", records=records, columns=COLUMNS
+                )
+
+    async def run() -> None:
+        await asyncio.gather(*(copier(c, m) for c, m in zip(connections, chunks, strict=True)))
+
+    try:
+        return await timed(run)
+    finally:
+        copied = [r[0] for mine in chunks for records in mine for r in records]
+        await connections[0].execute("DELETE FROM annotations WHERE id = ANY($1)", copied)
+        for connection in connections:
+            await connection.close()
+
+
+async def measure(
+    database_url: str, api_url: str, args: argparse.Namespace
+) -> list[tuple[str, float, float]]:
+    """Create the users and sounds, then every figure: (name, API rate, raw COPY rate)."""
+    run_id = uuid.uuid4().hex[:8]
+    limits = httpx.Limits(
+        max_connections=args.writers + 2, max_keepalive_connections=args.writers + 2
+    )
+    async with httpx.AsyncClient(timeout=300, limits=limits) as http:
+        client = Client(http, api_url)
+        _, dataset_key = await client.user(f"bench-{run_id}-dataset", "DATASET")
+        inputs = [
+            {
+                "title": f"Dawn chorus {i}",
+                "audioUrl": f"https://audio.example.org/{run_id}/{i}.flac",
+                "license": "CC_BY",
+                "durationSeconds": SOUND_SECONDS,
+                "tags": ["field recording", "birds"],
+            }
+            for i in range(SOUNDS)
+        ]
+        made = await client.post(Client.body(CREATE_SOUNDS, {"input": inputs}), dataset_key)
+        sounds = [s["id"] for s in made["sounds"]]
+        bots = [
+            await client.user(f"bench-{run_id}-bot{k}", "FEATUREBOT") for k in range(args.writers)
+        ]
+        raw_url = libpq_url(database_url)
+        rows = []
+        for batch in args.batch:
+            for writers in sorted({1, args.writers}):
+                chosen = bots[:writers]
+                total = args.annotations // writers * writers
+                api = await through_api(client, [t for _, t in chosen], sounds, total, batch)
+                raw = await raw_copy(raw_url, [c for c, _ in chosen], sounds, total, batch)
+                rows.append((f"{writers} writer(s), batch {batch:,}", total / api, total / raw))
+        return rows
+
+
+def report(rows: list[tuple[str, float, float]], args: argparse.Namespace, embedded: bool) -> None:
+    table = Table(title=f"Annotation ingest, {args.annotations:,} per figure (annotations/s)")
+    for name in ("figure", "value (API)", "limit (raw COPY)", "ratio"):
+        table.add_column(name, justify="left" if name == "figure" else "right")
+    for figure, value, limit in rows:
+        table.add_row(figure, f"{value:,.0f}", f"{limit:,.0f}", f"{value / limit:.2f}")
+    console = Console()
+    console.print(table)
+    where = "embedded PostgreSQL" if embedded else "COCHLEA_DATABASE_URL"
+    console.print(
+        f"API: {args.api_processes} uvicorn process(es) on loopback; database: {where}; "
+        f"{os.cpu_count()} CPUs shared by client, API and PostgreSQL."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--annotations", type=int, default=40_000, help="per figure")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--writers", type=int, default=4, help="concurrent writers")
+    parser.add_argument("--api-processes", type=int, default=1, help="uvicorn worker processes")
+    args = parser.parse_args()
+    if args.writers < 1 or args.annotations < args.writers or min(args.batch) < 1:
+        parser.error("need --writers >= 1, --annotations >= --writers and --batch >= 1")
+    if max(args.batch) > 5000:
+        parser.error("the API takes at most 5,000 annotations per batch")
+    with (
+        database() as (url, embedded),
+        api_process(url, pool_size=args.writers + 2, processes=args.api_processes) as api_url,
+    ):
+        rows = asyncio.run(measure(url, api_url, args))
+    report(rows, args, embedded)
+
+
+if __name__ == "__main__":
+    main()
