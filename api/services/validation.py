@@ -107,7 +107,8 @@ def metadata(index: int | None, field: str, value: Any) -> Problem | None:
         serialized = json.dumps(value, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError):
         return Problem(index, field, "INVALID_METADATA", f"{field} must be plain JSON (no NaN)")
-    if _holds_nul(value):  # PostgreSQL's jsonb cannot hold NUL characters
+    # PostgreSQL's jsonb cannot hold NUL; json.dumps writes any NUL as \\u0000: look only then.
+    if "\\u0000" in serialized and _holds_nul(value):
         return Problem(index, field, "INVALID_METADATA", f"{field} must not contain NUL characters")
     size = len(serialized.encode())
     if size > MAX_METADATA_BYTES:
