@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import os
 import signal
@@ -38,7 +39,9 @@ console = Console(highlight=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cochlea", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="cochlea", description="Cochlea: annotate audio that lives anywhere on the internet."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = commands.add_parser("up", help="run everything locally, with a demo (make run)")
@@ -77,6 +80,9 @@ def _serve(args: argparse.Namespace) -> int:
     from api.app import create_app
 
     app = create_app(get_settings())
+    # uvicorn shuts down gracefully, then re-raises the signal it caught: make SIGTERM (how
+    # `up`, compose and systemd stop us) end with status 0, like Ctrl-C already does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
     return 0
 
@@ -138,6 +144,9 @@ def _up(args: argparse.Namespace) -> int:
             code = _start_and_wait(args, data_dir, stack, stop)
         except KeyboardInterrupt:
             code = 130
+        except Exception:
+            console.print_exception(max_frames=4)
+            code = 1
         finally:
             stop.stopping = True
             console.print("stopping…")
@@ -195,6 +204,8 @@ def _start_and_wait(args: argparse.Namespace, data_dir: Path, stack: ExitStack, 
         for name, child in children.items():
             if child.poll() is not None:
                 console.print(f"[red]the {name} exited with code {child.returncode}[/]")
+                if name == "worker":
+                    console.print("(`cochlea up --no-worker` runs the API without it)")
                 return 1
     return 0
 
@@ -210,10 +221,8 @@ def _spawn(stack: ExitStack, name: str, argv: list[str]) -> subprocess.Popen[byt
 def _terminate(child: subprocess.Popen[bytes], name: str, timeout: float = 15) -> None:
     """SIGTERM the child's process group, wait, then SIGKILL whatever is left."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             child.wait(timeout=timeout)
             break
@@ -244,17 +253,19 @@ def _banner(settings: Settings, seeded: DemoResult | None) -> None:
     from api.demo import DEMO_HUMAN, DEMO_PASSWORD
 
     grid = Table.grid(padding=(0, 2))
-    grid.add_row("GraphiQL", f"[bold cyan]{settings.public_url.rstrip('/')}/graphql[/]")
-    if seeded is not None and seeded.token:
-        grid.add_row("API token", f"[bold]{seeded.token}[/]")
-        grid.add_row(
-            "", f"a fresh key of the demo human {DEMO_HUMAN!r} (password {DEMO_PASSWORD!r})"
-        )
-        grid.add_row("", f'GraphiQL Headers: {{"Authorization": "Bearer {seeded.token}"}}')
+    url = escape(settings.public_url.rstrip("/") + "/graphql")
+    grid.add_row("GraphiQL", f"[bold cyan]{url}[/]")
+    if seeded is not None:
+        grid.add_row("Demo login", f"{DEMO_HUMAN} / {DEMO_PASSWORD} (HUMAN)")
         if not seeded.audio_base.startswith(settings.public_url.rstrip("/") + "/"):
-            grid.add_row("Note", f"[yellow]the demo audio is at {seeded.audio_base}[/]")
+            grid.add_row("Note", f"[yellow]the demo sounds point at {escape(seeded.audio_base)}[/]")
     grid.add_row("Stop", "Ctrl-C")
     console.print(Panel(grid, title="Cochlea is running", expand=False))
+    if seeded is not None and seeded.token:
+        # Unwrapped, so that the token can be copied whole from any terminal width.
+        console.print(f"API token (a fresh key of {DEMO_HUMAN}): {seeded.token}", soft_wrap=True)
+        header = f'{{"Authorization": "Bearer {seeded.token}"}}'
+        console.print(f"GraphiQL > Headers: {header}", soft_wrap=True)
 
 
 def _port_free(host: str, port: int) -> bool:

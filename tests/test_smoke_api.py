@@ -13,7 +13,12 @@ async def test_create_and_read_back(gql: GraphQLClient) -> None:
         dataset,
         [
             {"sound": sound["id"], "startSeconds": 1.0, "durationSeconds": 2.0, "tags": ["note"]},
-            {"sound": sound["id"], "startSeconds": 3.0, "durationSeconds": 1.0, "metadata": {"a": 1}},
+            {
+                "sound": sound["id"],
+                "startSeconds": 3.0,
+                "durationSeconds": 1.0,
+                "metadata": {"a": 1},
+            },
         ],
     )
     assert [a["endSeconds"] for a in made] == [3.0, 4.0]

@@ -6,7 +6,7 @@ Bots follow Cochlea like any third-party client would, over the public protocol.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from websockets.asyncio.client import connect
@@ -39,7 +39,7 @@ async def subscribe(
     *,
     token: str | None = None,
     open_timeout: float = 10,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """Yield the `data` of every `next` message of one subscription until it completes."""
     init: dict[str, Any] = {"type": "connection_init"}
     if token:
