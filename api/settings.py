@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     s3_access_key: str | None = Field(default=None, description="S3 access key.")
     s3_secret_key: str | None = Field(default=None, description="S3 secret key.")
     s3_secure: bool = Field(default=False, description="Use https to reach the S3 endpoint.")
+    s3_public_url: str | None = Field(
+        default=None,
+        description="Base URL clients use to read the buckets, if not the endpoint itself.",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Base URL at which clients reach this API (used in generated links).",
