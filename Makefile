@@ -36,7 +36,9 @@ bench: install
 	$(BIN)/python -m bench
 
 lock: install
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^cochlea' > requirements.lock.new
+	{ echo "# Exact versions of every package (runtime and dev) that Cochlea is tested with."; \
+	  echo "# Regenerate with \`make lock\` after changing pyproject.toml."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^cochlea'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:
