@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import Unauthenticated
+from api.events import EventHub
 from api.graphql.dataloaders import Loaders
 from api.services import auth
 from api.services.records import UserRecord
@@ -21,8 +22,8 @@ class Context:
     engine: AsyncEngine
     settings: Settings
     authorization: str | None
+    events: EventHub
     loaders: Loaders
-    extras: dict[str, Any] = field(default_factory=dict)
     connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws connection_init
     _viewer: Any = _UNSET
 
@@ -49,7 +50,7 @@ class Context:
 
     async def notify(self, kind: str) -> None:
         """Wake the subscribers of `kind` (after a commit)."""
-        await self.extras["services"].events.publish(kind)
+        await self.events.publish(kind)
 
     async def require_read(self) -> UserRecord | None:
         """Reads are open to anonymous clients only when COCHLEA_PUBLIC_READ is true."""
@@ -60,12 +61,13 @@ class Context:
 
 
 def make_context(
-    *, engine: AsyncEngine, settings: Settings, authorization: str | None, **extras: Any
+    *, engine: AsyncEngine, settings: Settings, events: EventHub, authorization: str | None
 ) -> Context:
+    """A request's context: shared handles, plus its own viewer cache and dataloaders."""
     return Context(
         engine=engine,
         settings=settings,
         authorization=authorization,
+        events=events,
         loaders=Loaders.create(engine),
-        extras=extras,
     )

@@ -56,9 +56,8 @@ class CochleaGraphQL(GraphQL[Context, None]):
         return make_context(
             engine=state.engine,
             settings=state.settings,
+            events=state.events,
             authorization=authorization,
-            request=request,
-            services=state,
         )
 
 

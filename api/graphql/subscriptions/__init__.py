@@ -29,7 +29,7 @@ async def _edges(
 ) -> AsyncGenerator[Any, None]:
     context = info.context
     await context.require_read()
-    hub = context.extras["services"].events
+    hub = context.events
     async for cursor, record in follow(
         engine=context.engine,
         kind=kind,
