@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import os
 import signal
 import socket
@@ -58,11 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     serve.set_defaults(run=_serve)
 
-    worker = commands.add_parser("worker", help="run the bots against the configured services")
-    worker.add_argument(
-        "--bot", action="append", metavar="NAME", help="run only this bot (repeatable)"
-    )
-    worker.set_defaults(run=_worker)
+    from workers.cli import register as register_worker_commands
+
+    register_worker_commands(commands)
 
     migrate = commands.add_parser("migrate", help="apply migrations to COCHLEA_DATABASE_URL")
     migrate.set_defaults(run=_migrate)
@@ -84,16 +81,6 @@ def _serve(args: argparse.Namespace) -> int:
     # `up`, compose and systemd stop us) end with status 0, like Ctrl-C already does.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
-    return 0
-
-
-def _worker(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("workers.main") is None:
-        console.print("[red]workers.main is not installed: there is no worker to run[/]")
-        return 1
-    from workers.main import run_worker
-
-    run_worker(settings=get_settings(), bots=args.bot or None)
     return 0
 
 
@@ -194,8 +181,6 @@ def _start_and_wait(args: argparse.Namespace, data_dir: Path, stack: ExitStack, 
         return 0 if stop.requested.is_set() else 1
     if args.no_worker:
         console.print("  worker      not started (--no-worker)")
-    elif importlib.util.find_spec("workers.main") is None:
-        console.print("  worker      [yellow]not available yet (no workers.main)[/]")
     else:
         children["worker"] = _spawn(stack, "worker", ["worker"])
     _banner(settings, seeded)

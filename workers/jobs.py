@@ -1,0 +1,150 @@
+"""The featurebot job: one source resource in, the bot's annotation(s) out.
+
+Audio bots fetch the sound (SSRF-guarded), decode and compute in the process pool, store the
+array and annotate. Spectral bots read the stft bot's array from the store by bucket and key
+(not through its public URL, which may be unreachable from here), compute, store, annotate.
+Every step is idempotent: objects are overwritten with the same bytes, annotations carry keys.
+The job runs under `failures.guarded`, so errors end as retries or recorded failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from workers import failures
+from workers.arrays import ArrayStore, bucket_name, object_key
+from workers.audio import fetch_audio
+from workers.bots import BOTS, DERIVED_FROM, Namespace
+from workers.bots.compute import Computed, from_audio, from_stft
+from workers.bots.publish import array_annotation, create_annotations, onset_annotations
+from workers.client import ApiClient
+from workers.ssrf import IPNetwork
+
+__all__ = ["FUNCTION_NAME", "Runtime", "featurebot", "process"]
+
+FUNCTION_NAME = "featurebot"
+"""The arq function every bot's jobs call: `featurebot(bot, node)`."""
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Runtime:
+    """What jobs share within one worker process (kept in arq's `ctx["runtime"]`)."""
+
+    namespace: Namespace
+    store: ArrayStore
+    clients: dict[str, ApiClient]
+    """One API client per bot, authenticated with that bot's key."""
+    make_pool: Callable[[], ProcessPoolExecutor]
+    allow_networks: list[IPNetwork]
+    max_bytes: int
+    policy: failures.RetryPolicy = field(default_factory=failures.RetryPolicy)
+    _pool: ProcessPoolExecutor | None = None
+
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = self.make_pool()
+        return self._pool
+
+    async def compute(self, function: Callable[..., T], *args: Any) -> T:
+        """Run `function(*args)` in the process pool; a pool broken by a dead child (killed
+        by the kernel for memory, say) is replaced so later jobs still run."""
+        pool = self.pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+async def featurebot(ctx: dict[str, Any], bot: str, node: dict[str, Any]) -> dict[str, Any]:
+    """The arq job: run bot `bot` on stream item `node` (a sound or an stft annotation)."""
+    runtime: Runtime = ctx["runtime"]
+    outcome = await failures.guarded(
+        redis=ctx["redis"],
+        namespace=runtime.namespace,
+        job_id=str(ctx["job_id"]),
+        bot=bot,
+        node=node,
+        attempt=int(ctx["job_try"]),
+        policy=runtime.policy,
+        work=lambda: process(runtime=runtime, bot=bot, node=node),
+    )
+    if isinstance(outcome, failures.Failure):
+        return {"failed": outcome.code, "reason": outcome.reason}
+    return outcome
+
+
+async def process(*, runtime: Runtime, bot: str, node: dict[str, Any]) -> dict[str, Any]:
+    """Compute, store and annotate. Returns the sound, how many annotations the job made (or
+    found, when they existed already) and the first one's id (None when there are none)."""
+    spec = BOTS[bot]
+    source_id = str(node["id"])
+    if spec.follows == "sound":
+        sound_id, duration = source_id, float(node["durationSeconds"])
+        data = await fetch_audio(
+            str(node["audioUrl"]),
+            allow_networks=runtime.allow_networks,
+            max_bytes=runtime.max_bytes,
+        )
+        computed = await runtime.compute(from_audio, bot, data, source_id)
+        del data
+    else:
+        sound_id, duration = str(node["sound"]["id"]), float(node["durationSeconds"])
+        stft = await runtime.store.get(
+            bucket=bucket_name(bot=DERIVED_FROM), key=object_key(source_id=sound_id)
+        )
+        computed = await runtime.compute(from_stft, bot, stft, source_id)
+        del stft
+    inputs = await _inputs(
+        runtime=runtime, bot=bot, computed=computed, source_id=source_id, sound_id=sound_id,
+        duration=duration,
+    )  # fmt: skip
+    ids = await create_annotations(client=runtime.clients[bot], inputs=inputs)
+    log.info("%s: %s -> %d annotation(s)", bot, source_id, len(ids))
+    return {"sound": sound_id, "annotations": len(ids), "first": ids[0] if ids else None}
+
+
+async def _inputs(
+    *,
+    runtime: Runtime,
+    bot: str,
+    computed: Computed,
+    source_id: str,
+    sound_id: str,
+    duration: float,
+) -> list[dict[str, Any]]:
+    if computed.segments is not None:
+        return onset_annotations(
+            bot=bot, sound_id=sound_id, duration=duration, segments=computed.segments
+        )
+    assert computed.npy is not None and computed.metadata is not None
+    url = await runtime.store.put(
+        bucket=bucket_name(bot=bot), key=object_key(source_id=sound_id), data=computed.npy
+    )
+    annotation = array_annotation(
+        bot=bot,
+        source_id=source_id,
+        sound_id=sound_id,
+        duration=duration,
+        data_url=url,
+        metadata=computed.metadata,
+        tags=computed.tags,
+    )
+    return [annotation]
