@@ -124,6 +124,8 @@ def _up(args: argparse.Namespace) -> int:
     os.environ.setdefault("COCHLEA_PUBLIC_URL", f"http://{local}:{args.port}")
     # The demo audio is served by this API on loopback, which the fetchers refuse by default.
     os.environ.setdefault("COCHLEA_FETCH_ALLOW_NETWORKS", "127.0.0.0/8")
+    # The demo is seeded before the bots first start: let them process it too.
+    os.environ.setdefault("COCHLEA_BOTS_BACKFILL", "true")
     stop = _Stop()
     code = 0
     with ExitStack() as stack:

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(
         default=512 * 1024 * 1024, description="Largest audio file a featurebot downloads."
     )
+    bots_backfill: bool = Field(
+        default=False,
+        description="A featurebot's first start processes what its stream already holds.",
+    )
     api_url: str | None = Field(
         default=None, description="GraphQL URL workers talk to; defaults to PUBLIC_URL/graphql."
     )

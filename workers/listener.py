@@ -8,7 +8,9 @@ never skips an item.
 
 A bot with no checkpoint yet starts at the stream's current end, as the API does for a
 subscription without `after`; the listener stores that position first, so that items created
-while it connects, or while it reconnects before its first item, are not missed.
+while it connects, or while it reconnects before its first item, are not missed. With
+`backfill`, it instead pages through everything the stream already holds (oldest first,
+checkpointing as it goes) and then follows from there.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from workers.bots import BOTS, DERIVED_FROM, Namespace, job_id
 from workers.client import ApiClient
 from workers.jobs import FUNCTION_NAME
 from workers.registry import find_user_id
-from workers.stream import RedisCheckpoint, follow
+from workers.stream import FILTER_TYPES, RedisCheckpoint, follow
 
-__all__ = ["enqueue", "listen", "start_filter", "supervise"]
+__all__ = ["enqueue", "enqueue_existing", "listen", "start_filter", "supervise"]
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +73,22 @@ async def listen(
     queue: ArqRedis,
     namespace: Namespace,
     on_ready: Callable[[], None] | None = None,
+    backfill: bool = False,
 ) -> None:
     """Follow `bot`'s input from its checkpoint (in `redis`) and enqueue jobs (in `queue`),
     forever. Raises what the enqueue raises: the item is then neither enqueued nor passed."""
     spec = BOTS[bot]
     filter_ = await start_filter(bot=bot, client=client)
     checkpoint = RedisCheckpoint(redis, namespace.checkpoint(bot))
+    if await checkpoint.load() is None and backfill:
+        await enqueue_existing(
+            bot=bot,
+            client=client,
+            checkpoint=checkpoint,
+            filter_=filter_,
+            queue=queue,
+            namespace=namespace,
+        )
     if await checkpoint.load() is None:
         field = NEWEST[spec.follows]
         data = await client.execute(f"{{ {field}(last: 1) {{ edges {{ cursor }} }} }}")
@@ -96,6 +108,35 @@ async def listen(
     async with aclosing(cast(AsyncGenerator[dict[str, Any], None], stream)):
         async for node in stream:
             await enqueue(queue=queue, namespace=namespace, bot=bot, node=node)
+
+
+async def enqueue_existing(
+    *,
+    bot: str,
+    client: ApiClient,
+    checkpoint: RedisCheckpoint,
+    filter_: dict[str, Any] | None,
+    queue: ArqRedis,
+    namespace: Namespace,
+) -> None:
+    """Enqueue every item already in `bot`'s stream, oldest first, checkpointing each."""
+    spec = BOTS[bot]
+    field = NEWEST[spec.follows]
+    filter_type = FILTER_TYPES[spec.field]
+    query = (
+        f"query($after: String, $f: {filter_type}) {{ {field}(first: 500, after: $after, "
+        f"filter: $f) {{ edges {{ cursor node {{ {spec.selection} }} }} "
+        "pageInfo { hasNextPage } } }"
+    )
+    after: str | None = None
+    while True:
+        page = (await client.execute(query, {"after": after, "f": filter_}))[field]
+        for edge in page["edges"]:
+            await enqueue(queue=queue, namespace=namespace, bot=bot, node=edge["node"])
+            after = edge["cursor"]
+            await checkpoint.save(after)
+        if not page["pageInfo"]["hasNextPage"]:
+            return
 
 
 async def supervise(

@@ -202,6 +202,7 @@ async def _serve(settings: Settings, names: list[str], options: WorkerOptions) -
                 redis=redis,
                 queue=redis,
                 namespace=options.names,
+                backfill=settings.bots_backfill,
             )
             tasks.append(asyncio.create_task(supervise(f"{name} listener", run)))
         log.info("featurebots running: %s (namespace %s)", ", ".join(names), options.namespace)
