@@ -20,6 +20,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check api workers tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: install
