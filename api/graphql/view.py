@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +12,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from api.graphql.context import Context, make_context
 from api.graphql.schema import schema
+
+
+class _QuietDisconnects(logging.Filter):
+    """A subscriber that goes away while an event is being sent is routine, not an error:
+    Strawberry logs it with a traceback, which would bury real errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, WebSocketDisconnected)
+
+
+logging.getLogger("strawberry.ws.task").addFilter(_QuietDisconnects())
 
 
 class CochleaGraphQL(GraphQL[Context, None]):
