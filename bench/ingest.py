@@ -117,7 +117,7 @@ class Client:
         payload = next(iter(data["data"].values()))
         if payload.get("userErrors"):
             raise RuntimeError(f"the API refused an input: {payload['userErrors'][:3]}")
-        return payload  # type: ignore[no-any-return]
+        return payload
 
     async def user(self, name: str, type_: str) -> tuple[uuid.UUID, str]:
         new = {"name": name, "type": type_, "aboutMe": f"ingest benchmark {type_.lower()}"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from strawberry.extensions import ParserCache, ValidationCache
+
 from api.graphql.errors import CodedSchema
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
@@ -15,4 +17,9 @@ schema = CodedSchema(
     mutation=Mutation,
     subscription=Subscription,
     types=[User, Sound, Annotation],
+    # Clients (bots above all) send the same few documents over and over: parse and validate
+    # each once, not on every request, which otherwise costs more than everything else a
+    # simple read does. The LRU caches are bounded, keyed by the document and shared by the
+    # fresh extension instances each request gets.
+    extensions=[lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024)],
 )

@@ -1,0 +1,278 @@
+"""`make bench`: every benchmark in one run, printed as one table of figure, limit and ratio.
+
+    python -m bench [--quick | --full] [--markdown FILE]
+
+--quick (default, 1 to 2 minutes): 1,000 sounds and 50,000 annotations, 1 s per read figure.
+--full (about 7 minutes on 2 cores): 10,000 sounds and 1,000,000 annotations, 8 s per figure.
+
+The run gets a database of its own: with `COCHLEA_DATABASE_URL` set, a scratch database
+created on that server and dropped afterwards (figures depend on table sizes, and a user's
+database should not grow by a million rows per run); otherwise an embedded PostgreSQL.
+Order: build the data set through the API, reads (API with 2 then 1 process, asyncpg floor,
+PostGraphile peer), ingest, streams, featurebots. Nothing is asserted; it reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from bench import data, ingest, peer, reads, streams
+from bench.services import api_process, redis
+
+Row = tuple[str, str, str, str, str, str]  # figure, Cochlea, limit, ratio, peer, vs peer
+COLUMNS = ("figure", "Cochlea", "limit (same work)", "÷ limit", "peer: PostGraphile 4", "÷ peer")
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    sizes: data.Sizes
+    load: reads.Load
+    ingest_annotations: int
+    ingest_writers: int
+    stream_seconds: float
+    replay: int
+
+
+QUICK = Mode(
+    "quick", data.Sizes(1_000, 50_000), reads.Load(seconds=1.0, warmup=0.3), 10_000, 2, 3, 5_000
+)
+FULL = Mode(
+    "full",
+    data.Sizes(10_000, 1_000_000),
+    reads.Load(seconds=8.0, warmup=1.0),
+    40_000,
+    4,
+    10,
+    20_000,
+)
+
+
+def _rate(figure: dict[str, Any]) -> str:
+    failed = f", {figure['failures']} failed" if figure.get("failures") else ""
+    return f"{figure['rps']:,.0f}/s · {figure['p50_ms']:.1f} | {figure['p99_ms']:.1f} ms{failed}"
+
+
+def _row(figure: str, value: str, limit: str = "", ratio: str = "") -> Row:
+    return (figure, value, limit, ratio, "", "")
+
+
+def _api(processes: int) -> str:
+    return "API on 1 process" if processes == 1 else f"API on {processes} processes"
+
+
+def _ratio(a: float, b: float) -> str:
+    """Two decimals, or two significant digits below 0.1 (so 0.004 does not print as 0.00)."""
+    if not b:
+        return "—"
+    return f"{a / b:.2f}" if a / b >= 0.1 else f"{a / b:.2g}"
+
+
+def read_rows(found: dict[str, Any], targets: reads.Targets) -> list[Row]:
+    """Rows for every read query: API with 1 and 2 processes beside the floor and the peer."""
+    rows: list[Row] = []
+    peer_found = found.get("peer")
+    for q in reads.QUERIES:
+        floor = found["floor"][q.key]
+        label = f"({q.key}) {q.title}" + (
+            f" ['{targets.tag}': {targets.tag_count:,}]" if q.vary == "tag" else ""
+        )
+        for processes in (1, 2):
+            api = found[f"api{processes}"][q.key]
+            peer_cells = ("", "")
+            if isinstance(peer_found, dict):
+                other = peer_found[q.key]
+                same = "" if other["edges"] == api["edges"] else f" (≠ rows: {other['edges']})"
+                peer_cells = (_rate(other) + same, _ratio(api["rps"], other["rps"]))
+            elif processes == 1:
+                peer_cells = (f"not run: {peer_found}", "")
+            rows.append(
+                (
+                    f"{label}, {api['edges']} rows, {_api(processes)}",
+                    _rate(api),
+                    _rate(floor) + " asyncpg",
+                    _ratio(api["rps"], floor["rps"]),
+                    *peer_cells,
+                )
+            )
+    for processes in (1, 2):
+        health = found[f"api{processes}"]["health"]
+        rows.append(_row(f"GET /healthz (no GraphQL, no SQL), {_api(processes)}", _rate(health)))
+    return rows
+
+
+def render(rows: list[Row], title: str, notes: list[str] | None = None, markdown: str = "") -> None:
+    width = None if sys.stdout.isatty() else 220
+    console = Console(width=width)
+    table = Table(title=title)
+    for name in COLUMNS:
+        table.add_column(
+            name, justify="left" if name in ("figure", "peer: PostGraphile 4") else "right"
+        )
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for note in notes or []:
+        console.print(note)
+    if markdown:
+        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += [
+            "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows
+        ]
+        with open(markdown, "w") as out:
+            out.write("\n".join(lines + [""] + [f"- {n}" for n in notes or []]) + "\n")
+
+
+def run_reads(url: str, mode: Mode) -> tuple[list[Row], data.Generated, reads.Targets]:
+    found: dict[str, Any] = {}
+    with api_process(url, processes=2) as api_url:
+        made = asyncio.run(data.generate(api_url, mode.sizes))
+        asyncio.run(data.settle(url))
+        targets = asyncio.run(reads.find_targets(url))
+        plans = asyncio.run(reads.captured_sql(url, targets))
+        found["api2"] = reads.measure_http(api_url, targets, mode.load)
+    with api_process(url, processes=1) as api_url:
+        found["api1"] = reads.measure_http(api_url, targets, mode.load)
+    found["floor"] = reads.measure_floor(url, plans, mode.load)
+    try:
+        with peer.peer_process(url) as peer_url:
+            found["peer"] = reads.measure_http(peer_url, targets, mode.load, as_peer=True)
+    except (peer.PeerUnavailable, RuntimeError) as error:
+        found["peer"] = str(error)[:200]
+    return read_rows(found, targets), made, targets
+
+
+def run_ingest(url: str, mode: Mode, made: data.Generated) -> list[Row]:
+    """bench.ingest's figures, then the data set's own build beside the fastest raw COPY."""
+    args = argparse.Namespace(
+        annotations=mode.ingest_annotations, batch=[1000, 5000], writers=mode.ingest_writers
+    )
+    with api_process(url, pool_size=args.writers + 2) as api_url:
+        measured = asyncio.run(ingest.measure(url, api_url, args))
+    rows = [
+        _row(f"ingest: createAnnotations, {name} (annotations/s)", f"{api:,.0f}/s",
+             f"{raw:,.0f}/s asyncpg COPY", _ratio(api, raw))
+        for name, api, raw in measured
+    ]  # fmt: skip
+    best, rate = max(raw for _, _, raw in measured), made.annotations_per_second
+    build = f"{made.sounds:,} sounds, {made.annotations:,} annotations, {mode.sizes.writers} "
+    build += f"writers, API on 2 processes ({made.annotation_seconds:.1f} s)"
+    limit = f"{best:,.0f}/s asyncpg COPY (best above)"
+    return [*rows, _row(f"data set build: {build}", f"{rate:,.0f}/s", limit, _ratio(rate, best))]
+
+
+async def _streams(url: str, urls: list[str], mode: Mode) -> tuple[list[float], float, float]:
+    async with httpx.AsyncClient(timeout=60) as http:
+        token, sound = await streams._setup(http, urls[0])
+    latencies = await streams.live_latency(
+        urls, token, sound, subscribers=100, seconds=mode.stream_seconds, rate=50
+    )
+    rate, raw = await streams.replay(urls[1], url, token, sound, items=mode.replay)
+    return latencies, rate, raw
+
+
+def run_streams(url: str, mode: Mode) -> list[Row]:
+    with redis() as redis_url:
+        with (
+            api_process(url, redis_url=redis_url) as one,
+            api_process(url, redis_url=redis_url) as two,
+        ):
+            latencies, rate, raw = asyncio.run(_streams(url, [one, two], mode))
+    p50, p99 = (streams.percentile(latencies, q) * 1000 for q in (50, 99))
+    return [
+        _row(f"streams: commit-to-receipt, 100 subscribers, 50/s ({len(latencies):,} deliveries)",
+             f"p50 {p50:.1f} | p99 {p99:.1f} ms"),
+        _row(f"streams: replay of {mode.replay:,} items (items/s)", f"{rate:,.0f}/s",
+             f"{raw:,.0f}/s asyncpg keyset", _ratio(rate, raw)),
+    ]  # fmt: skip
+
+
+def run_featurebots(url: str, mode: Mode) -> list[Row]:
+    """bench/featurebots.py's figures (real-time factor vs bare librosa), if it is there."""
+    try:
+        from bench import featurebots
+
+        args = argparse.Namespace(seconds=10.0 if mode.name == "quick" else 30.0, processes=1)
+        args.repeats = 1 if mode.name == "quick" else 3
+        with tempfile.TemporaryDirectory(prefix="cochlea-bench-bots-") as tmp:
+            with featurebots.api(url, Path(tmp)) as base:
+                times = asyncio.run(featurebots.measure(base, Path(tmp), args))
+    except Exception as error:  # another engineer's module, still moving: report, don't crash
+        why = "bench/featurebots.py is not there" if isinstance(error, ImportError) else error
+        return [_row("featurebots: real-time factor", f"not run: {why}")]
+    rows: list[Row] = []
+    for bot in sorted({key.split(":", 1)[1] for key in times}):
+        e2e = args.seconds / statistics.median(times[f"e2e:{bot}"])
+        bare = args.seconds / statistics.median(times[f"bare:{bot}"])
+        rows.append(
+            _row(f"featurebots: {bot}, {args.seconds:g} s of audio, real-time factor",
+                 f"{e2e:,.0f}x", f"{bare:,.0f}x bare librosa", _ratio(e2e, bare))
+        )  # fmt: skip
+    return rows
+
+
+def guarded(name: str, run: Callable[[], list[Row]]) -> list[Row]:
+    """A section's rows, or one row saying why it could not run (the table still prints)."""
+    try:
+        return run()
+    except Exception as error:
+        return [_row(f"{name}: not run", f"{type(error).__name__}: {error}"[:160])]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_true", help="1 to 2 minutes (default)")
+    group.add_argument("--full", action="store_true", help="about 7 minutes, 1M annotations")
+    parser.add_argument("--markdown", default="", help="also write the table here as Markdown")
+    args = parser.parse_args()
+    mode = FULL if args.full else QUICK
+    took: list[str] = []
+    loads = [os.getloadavg()[0]]
+
+    def section(name: str, started: float) -> None:
+        took.append(f"{name} {time.perf_counter() - started:.0f} s")
+        loads.append(os.getloadavg()[0])
+
+    with data.scratch_database() as (url, where):
+        started = time.perf_counter()
+        rows, made, targets = run_reads(url, mode)
+        section("data + reads", started)
+        later: list[tuple[str, Callable[[], list[Row]]]] = [
+            ("ingest", lambda: run_ingest(url, mode, made)),
+            ("streams", lambda: run_streams(url, mode)),
+            ("featurebots", lambda: run_featurebots(url, mode)),
+        ]
+        for name, run in later:
+            started = time.perf_counter()
+            rows += guarded(name, run)
+            section(name, started)
+    notes = [
+        f"{mode.name} run; database: {where}; {targets.annotations:,} annotations at read time.",
+        f"Reads: {mode.load.concurrency} closed-loop keep-alive clients from a separate process "
+        f"(bench.loadgen), {mode.load.seconds:g} s per figure after {mode.load.warmup:g} s of "
+        "warm-up; value = requests/s · p50 | p99 latency. Floor = the SQL Cochlea issued, "
+        "through asyncpg, same client count. Peer: 2 cluster workers.",
+        f"{os.cpu_count()} CPUs shared by load generator, API, PostgreSQL and the peer; "
+        f"1-min load average at start and after each section: "
+        f"{', '.join(f'{x:.1f}' for x in loads)}. Took: {', '.join(took)}.",
+    ]
+    render(rows, f"Cochlea benchmark ({mode.name})", notes, args.markdown)
+
+
+if __name__ == "__main__":
+    main()
