@@ -34,7 +34,7 @@ schema: install
 	$(BIN)/strawberry export-schema api.graphql.schema:schema --output schema.graphql
 
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 lock: install
 	{ echo "# Exact versions of every package (runtime and dev) that Cochlea is tested with."; \
