@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(
         default=512 * 1024 * 1024, description="Largest audio file a featurebot downloads."
     )
+    fetch_max_seconds: float = Field(
+        default=2 * 3600,
+        description="Longest sound a featurebot analyses (decoding and features need memory).",
+    )
     bots_backfill: bool = Field(
         default=False,
         description="A featurebot's first start processes what its stream already holds.",

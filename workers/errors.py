@@ -13,6 +13,7 @@ help: a 503 may, a 404 or an HTML page will not).
     ├── HttpStatusError     a non-2xx answer (retryable for 5xx and 429)
     ├── TooManyRedirects    more hops than allowed, or a redirect loop
     ├── TooLarge            Content-Length or the bytes read exceed the limit
+    ├── TooLong             the audio lasts longer than the limit (checked before decoding)
     └── DecodeError         the bytes are not audio we can decode (truncated, empty, unknown)
         └── NotAudio        the bytes are obviously something else (an HTML page)
 """
@@ -31,6 +32,7 @@ __all__ = [
     "NetworkError",
     "NotAudio",
     "TooLarge",
+    "TooLong",
     "TooManyRedirects",
 ]
 
@@ -107,6 +109,12 @@ class TooLarge(FetchError):
     """The body is larger than the configured maximum."""
 
     code = "too_large"
+
+
+class TooLong(FetchError):
+    """The audio lasts longer than the configured maximum (checked before decoding)."""
+
+    code = "too_long"
 
 
 class DecodeError(FetchError):

@@ -46,6 +46,7 @@ class Runtime:
     make_pool: Callable[[], ProcessPoolExecutor]
     allow_networks: list[IPNetwork]
     max_bytes: int
+    max_seconds: float = 2 * 3600
     policy: failures.RetryPolicy = field(default_factory=failures.RetryPolicy)
     _pool: ProcessPoolExecutor | None = None
 
@@ -103,7 +104,7 @@ async def process(*, runtime: Runtime, bot: str, node: dict[str, Any]) -> dict[s
             allow_networks=runtime.allow_networks,
             max_bytes=runtime.max_bytes,
         )
-        computed = await runtime.compute(from_audio, bot, data, source_id)
+        computed = await runtime.compute(from_audio, bot, data, source_id, runtime.max_seconds)
         del data
     else:
         sound_id, duration = str(node["sound"]["id"]), float(node["durationSeconds"])

@@ -186,6 +186,7 @@ async def _serve(settings: Settings, names: list[str], options: WorkerOptions) -
             make_pool=pool_factory(processes=options.processes),
             allow_networks=parse_allow_networks(settings.fetch_allow_networks),
             max_bytes=settings.fetch_max_bytes,
+            max_seconds=settings.fetch_max_seconds,
             policy=options.policy,
         )
         await _warm(runtime, options.processes or os.cpu_count() or 1)

@@ -1,4 +1,5 @@
-"""Fixtures for the worker tests: a local audio server, encoded test sounds, a safe client."""
+"""Fixtures for the worker tests: a local audio server, encoded test sounds, a safe client,
+and what a worker needs: Redis, an API client, a key namespace of its own, its settings."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from arq.connections import ArqRedis, RedisSettings, create_pool
 
+from api.settings import Settings
+from tests.factories import unique
 from tests.workers.audio_server import AudioServer, LoopbackOnlyTransport, encode, stereo_tone
+from workers.client import ApiClient
 from workers.ssrf import IPNetwork, parse_allow_networks
 
 
@@ -45,3 +50,27 @@ async def safe_client(tripwire: LoopbackOnlyTransport) -> AsyncIterator[httpx.As
     """An httpx client whose transport can only ever reach loopback addresses."""
     async with httpx.AsyncClient(transport=tripwire, trust_env=False) as client:
         yield client
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[ArqRedis]:
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    yield pool
+    await pool.aclose()
+
+
+@pytest.fixture
+async def api(api_url: str) -> AsyncIterator[ApiClient]:
+    async with ApiClient(url=api_url + "/graphql") as client:
+        yield client
+
+
+@pytest.fixture
+def namespace() -> str:
+    return unique("test-ns")
+
+
+@pytest.fixture
+def worker_settings(settings: Settings, api_url: str) -> Settings:
+    """What a worker process would read from COCHLEA_*: the test services and this API."""
+    return settings.model_copy(update={"public_url": api_url})

@@ -7,12 +7,9 @@ API (as in production), so the `stft` bot registered by one test is reused by th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis
 from arq.constants import job_key_prefix
 from arq.jobs import Job
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -21,51 +18,19 @@ from api.settings import Settings
 from tests.factories import make_sounds, make_user, sound_input, unique
 from tests.server import GraphQLClient
 from tests.services import free_port
-from tests.workers.audio_server import AudioServer, encode, stereo_tone
+from tests.workers.audio_server import AudioServer
+from tests.workers.support import failures_by_source, running, tone_wav, wait_for
 from workers.arq_settings import WorkerOptions
 from workers.bots import Namespace, job_id
 from workers.client import ApiClient
 from workers.failures import Failure, RetryPolicy
 from workers.listener import listen
-from workers.main import list_failures, retry_failure, serve
+from workers.main import retry_failure, serve
 from workers.registry import IdentityLost, bot_key, ensure_bot
 
 USER = "query($n: String!) { users(filter: {name: $n}) { edges { node { id type aboutMe } } } }"
 SOUND_NOTES = """query($id: ID!) { node(id: $id) { ... on Sound {
   annotations { edges { node { id createdBy { name } dataUrl metadata } } } } } }"""
-
-
-async def wait_for(condition: Callable[[], Awaitable[Any]], *, within: float = 60.0) -> Any:
-    """Poll `condition` until it returns something truthy; fail after `within` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not (result := await condition()):
-        assert asyncio.get_running_loop().time() < deadline, f"not met within {within} s"
-        await asyncio.sleep(0.05)
-    return result
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[ArqRedis]:
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
-    yield pool
-    await pool.aclose()
-
-
-@pytest.fixture
-async def api(api_url: str) -> AsyncIterator[ApiClient]:
-    async with ApiClient(url=api_url + "/graphql") as client:
-        yield client
-
-
-@pytest.fixture
-def namespace() -> str:
-    return unique("test-ns")
-
-
-@pytest.fixture
-def worker_settings(settings: Settings, api_url: str) -> Settings:
-    """What a worker process would read from COCHLEA_*: the test services and this API."""
-    return settings.model_copy(update={"public_url": api_url})
 
 
 async def test_registration_creates_the_bot_then_reuses_its_key(
@@ -176,36 +141,6 @@ async def test_listener_enqueues_deterministic_jobs_and_checkpoints_after_enqueu
     assert await redis.zcard(names.queue("stft")) == 2
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-
-
-@asynccontextmanager
-async def running(settings: Settings, options: WorkerOptions) -> AsyncIterator[None]:
-    """The stft bot's worker in this process (pool and all), until the block ends."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings=settings, bots=["stft"], options=options, stop=stop))
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url or ""))
-
-    async def started() -> bool:
-        if task.done():
-            task.result()  # it crashed: show why
-        return bool(await redis.exists(Namespace(options.namespace).checkpoint("stft")))
-
-    try:
-        await wait_for(started)
-        yield
-    finally:
-        stop.set()
-        await redis.aclose()
-        await asyncio.wait_for(task, 60)
-
-
-def tone_wav(seconds: float = 1.0) -> bytes:
-    return encode(stereo_tone(seconds=seconds), format="WAV", subtype="PCM_16")
-
-
-async def failures_by_source(settings: Settings, namespace: str) -> dict[str, Failure]:
-    found = await asyncio.to_thread(list_failures, settings=settings, namespace=namespace)
-    return {f.source: f for f in found}
 
 
 async def test_failures_are_recorded_with_their_reason_and_can_be_retried(

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from workers.arrays import array_metadata, load_npy, npy_bytes
-from workers.audio import decode_audio
+from workers.audio import decode_audio, duration_seconds
+from workers.errors import TooLong
 from workers.features import FRAME_RATE, SAMPLE_RATE, bot_module, loudness
 
 __all__ = ["AXES", "Computed", "from_audio", "from_stft", "warm_up"]
@@ -64,11 +65,16 @@ def _array_result(bot: str, array: np.ndarray, *, source: str, tags: list[str]) 
     return Computed(npy=data, metadata=metadata, tags=tags)
 
 
-def from_audio(bot: str, data: bytes, source: str) -> Computed:
+def from_audio(bot: str, data: bytes, source: str, max_seconds: float) -> Computed:
     """Decode an audio file and compute `bot` (stft, onsets or loudness) on it.
 
-    Raises `workers.errors.DecodeError` (or `NotAudio`) for bytes that are not decodable audio.
+    Raises `workers.errors.DecodeError` (or `NotAudio`) for bytes that are not decodable audio,
+    and `TooLong` before decoding a sound longer than `max_seconds` (memory grows with it:
+    an hour of audio is about 0.6 GB of STFT alone).
     """
+    seconds = duration_seconds(data)
+    if seconds > max_seconds:
+        raise TooLong(f"the sound lasts {seconds:.0f} s, over the limit of {max_seconds:.0f} s")
     y, sr = decode_audio(data)
     module = bot_module(bot)
     if bot == "onsets":
