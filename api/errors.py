@@ -5,8 +5,7 @@
     │   ├── BadCursor                  BAD_CURSOR          cursor malformed or from another list
     │   └── RequestTooLarge            PAYLOAD_TOO_LARGE   body or batch over the limits
     ├── Unauthenticated                UNAUTHENTICATED     no, unknown, revoked or expired key
-    ├── Forbidden                      FORBIDDEN           authenticated but not allowed
-    └── NotFound                       NOT_FOUND           a referenced resource does not exist
+    └── Forbidden                      FORBIDDEN           authenticated but not allowed
 
 Services raise these; the GraphQL layer turns them into errors whose `extensions.code` is the
 code above (graphql-core copies an original error's `extensions`). Input validation problems
@@ -49,10 +48,6 @@ class Unauthenticated(CochleaError):
 
 class Forbidden(CochleaError):
     code = "FORBIDDEN"
-
-
-class NotFound(CochleaError):
-    code = "NOT_FOUND"
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,11 +37,9 @@ class Context:
             self._viewer = await auth.authenticate(engine=self.engine, authorization=authorization)
         return self._viewer
 
-    async def require_viewer(self) -> UserRecord:
-        viewer = await self.viewer()
-        if viewer is None:
-            raise Unauthenticated("this needs an API key: send `Authorization: Bearer <key>`")
-        return viewer
+    def set_viewer(self, viewer: UserRecord) -> None:
+        """The viewer as changed by this request's mutation, for the fields resolved after it."""
+        self._viewer = viewer
 
     def renew_loaders(self) -> None:
         """Fresh dataloaders: a subscription's context lives as long as its socket, and its

@@ -18,7 +18,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.errors import Problem, RequestTooLarge
-from api.services import ids, streams
+from api.services import cursors, ids, streams
 from api.services.bulk import insert_rows
 from api.services.reading import Kind
 
@@ -59,7 +59,7 @@ async def write_batch(
     *,
     engine: AsyncEngine,
     kind: Kind[R, Any],
-    stream: streams.StreamKind,
+    stream: cursors.Kind,
     creator: uuid.UUID,
     keys: Sequence[str | None],
     columns: Mapping[str, str],

@@ -14,7 +14,6 @@ from typing import Literal
 from api.errors import BadCursor
 
 Kind = Literal["user", "sound", "annotation"]
-KINDS: tuple[Kind, ...] = ("user", "sound", "annotation")
 
 
 def encode(kind: Kind, id_: uuid.UUID) -> str:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.services import cursors
+from api.services import cursors, streams
 from api.services.pagination import PageRequest
 from api.services.reading import Kind, list_page
 
@@ -30,11 +28,8 @@ POLL_SECONDS = 5.0
 
 async def newest_cursor(*, engine: AsyncEngine, kind: Kind[Any, Any]) -> str | None:
     """The cursor of the newest committed item of `kind` (None while there is none)."""
-    id_ = kind.table.c.id
     async with engine.connect() as conn:
-        newest: uuid.UUID | None = (
-            await conn.execute(select(id_).order_by(id_.desc()).limit(1))
-        ).scalar()
+        newest = await streams.newest_id(conn, kind.name)
     return cursors.encode(kind.name, newest) if newest is not None else None
 
 

@@ -62,8 +62,3 @@ def parse(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except (ValueError, AttributeError, TypeError):
         return None
-
-
-def timestamp_ms(value: uuid.UUID) -> int:
-    """The creation time (Unix ms) encoded in a UUIDv7."""
-    return value.int >> 80

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Table, literal, select, union_all
@@ -33,29 +33,29 @@ class Kind(Generic[R, F]):
     conditions: Callable[[F | None], ColumnElement[bool]]
 
 
+def _columns(table: Table, record: type) -> list[Any]:
+    """The columns a record is built from: one per field, same names."""
+    return [table.c[f.name] for f in fields(record)]
+
+
 USERS: Kind[UserRecord, filters.UserFilter] = Kind(
     name="user",
     table=users_table,
-    columns=[users_table.c[f] for f in UserRecord.__slots__],
+    columns=_columns(users_table, UserRecord),
     to_record=lambda r: UserRecord(**r),
     conditions=filters.user_conditions,
 )
 SOUNDS: Kind[SoundRecord, filters.SoundFilter] = Kind(
     name="sound",
     table=sounds_table,
-    columns=[sounds_table.c[f] for f in SoundRecord.__slots__],
+    columns=_columns(sounds_table, SoundRecord),
     to_record=lambda r: SoundRecord(**r),
     conditions=filters.sound_conditions,
 )
 ANNOTATIONS: Kind[AnnotationRecord, filters.AnnotationFilter] = Kind(
     name="annotation",
     table=annotations_table,
-    columns=[
-        annotations_table.c.metadata.label("metadata")
-        if f == "metadata"
-        else annotations_table.c[f]
-        for f in AnnotationRecord.__slots__
-    ],
+    columns=_columns(annotations_table, AnnotationRecord),
     to_record=lambda r: AnnotationRecord(**r),
     conditions=filters.annotation_conditions,
 )

@@ -21,24 +21,33 @@ milliseconds; `bench/ingest.py` reports the throughput that leaves.
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.tables import annotations_table, sounds_table, users_table
-
-StreamKind = Literal["user", "sound", "annotation"]
+from api.services.cursors import Kind
 
 # Advisory lock keys: arbitrary constants, unique within this database.
-_LOCKS: dict[StreamKind, int] = {"user": 7316101, "sound": 7316102, "annotation": 7316103}
-_TABLES = {"user": users_table, "sound": sounds_table, "annotation": annotations_table}
+_LOCKS: dict[Kind, int] = {"user": 7316101, "sound": 7316102, "annotation": 7316103}
+_TABLES: dict[Kind, Table] = {
+    "user": users_table,
+    "sound": sounds_table,
+    "annotation": annotations_table,
+}
 
 
-async def enter_commit_slot(conn: AsyncConnection, kind: StreamKind) -> uuid.UUID | None:
-    """Take `kind`'s commit slot for the rest of this transaction; return its newest id."""
-    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCKS[kind]})
+async def newest_id(conn: AsyncConnection, kind: Kind) -> uuid.UUID | None:
+    """The greatest id of `kind` this transaction sees (None while there is none)."""
     table = _TABLES[kind]
     # PostgreSQL has no max(uuid); the primary key index answers this with one probe.
-    newest = (await conn.execute(select(table.c.id).order_by(table.c.id.desc()).limit(1))).scalar()
+    newest: uuid.UUID | None = (
+        await conn.execute(select(table.c.id).order_by(table.c.id.desc()).limit(1))
+    ).scalar()
     return newest
+
+
+async def enter_commit_slot(conn: AsyncConnection, kind: Kind) -> uuid.UUID | None:
+    """Take `kind`'s commit slot for the rest of this transaction; return its newest id."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCKS[kind]})
+    return await newest_id(conn, kind)

@@ -99,7 +99,7 @@ async def update_viewer(info: strawberry.Info, input: UpdateViewerInput) -> Upda
         ),
     )
     if record is not None:
-        info.context._viewer = record  # later fields of this request see the change
+        info.context.set_viewer(record)
     return UpdateViewerPayload(
         user=User.from_record(record) if record else None, user_errors=user_errors(problems)
     )

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
+from api.graphql.types import creator
 from api.graphql.types.node import Node
 from api.services.records import AnnotationRecord
 
 if TYPE_CHECKING:
     from api.graphql.types.sound import Sound
-    from api.graphql.types.user import User
 
 
 @strawberry.type(
@@ -47,13 +47,7 @@ class Annotation(Node):
             _record=r,
         )
 
-    @strawberry.field
-    async def created_by(
-        self, info: strawberry.Info
-    ) -> Annotated[User, strawberry.lazy("api.graphql.types.user")]:
-        from api.graphql.types.user import User
-
-        return User.from_record(await info.context.loaders.users.load(self._record.created_by))
+    created_by = creator.created_by
 
     @strawberry.field
     async def sound(

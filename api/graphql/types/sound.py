@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
+from api.graphql.types import creator
 from api.graphql.types.annotation import Annotation
 from api.graphql.types.connection import list_field
 from api.graphql.types.enums import License
@@ -18,7 +19,7 @@ from api.services.reading import ANNOTATIONS
 from api.services.records import SoundRecord
 
 if TYPE_CHECKING:
-    from api.graphql.types.user import User
+    pass
 
 
 def _of_sound(root: Any, f: filters.AnnotationFilter | None) -> filters.AnnotationFilter:
@@ -52,13 +53,7 @@ class Sound(Node):
             _record=r,
         )
 
-    @strawberry.field
-    async def created_by(
-        self, info: strawberry.Info
-    ) -> Annotated[User, strawberry.lazy("api.graphql.types.user")]:
-        from api.graphql.types.user import User
-
-        return User.from_record(await info.context.loaders.users.load(self._record.created_by))
+    created_by = creator.created_by
 
     annotations = list_field(
         kind=ANNOTATIONS,
