@@ -57,9 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     serve.set_defaults(run=_serve)
 
+    from workers.aggregators.cli import register as register_aggregator_commands
     from workers.cli import register as register_worker_commands
+    from workers.datasets.cli import register as register_dataset_imports
+    from workers.interchange.cli import register as register_interchange_commands
 
     register_worker_commands(commands)
+    register_aggregator_commands(commands)
+    imports = commands.add_parser(
+        "import", help="bring a collection or a label file in, through the API as a client"
+    )
+    formats = imports.add_subparsers(dest="import_format", required=True, metavar="FORMAT")
+    register_dataset_imports(formats)  # nsynth, musicnet, folder, manifest
+    register_interchange_commands(formats, commands)  # labels, labelstudio; and `export`
 
     migrate = commands.add_parser("migrate", help="apply migrations to COCHLEA_DATABASE_URL")
     migrate.set_defaults(run=_migrate)

@@ -37,13 +37,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.services import database, free_port
-from workers.arrays import LocalArrayStore, bucket_name
 from workers.bots import BOTS, Namespace
 from workers.bots.compute import AXES
-from workers.client import ApiClient
 from workers.features import SAMPLE_RATE
 from workers.jobs import Runtime, process
 from workers.main import pool_factory
+from workers.sdk.arrays import LocalArrayStore, bucket_name
+from workers.sdk.client import ApiClient
 from workers.ssrf import parse_allow_networks
 
 SR = 44_100

@@ -32,7 +32,7 @@ from rich.table import Table
 from api.db.engine import libpq_url
 from api.services import cursors
 from bench.services import api_process, database, redis
-from workers.graphql_ws import subscribe
+from workers.sdk.graphql_ws import subscribe
 
 SUBSCRIPTION = """subscription($after: String, $s: ID!) {
   annotationCreated(after: $after, filter: {sound: $s}) { cursor node { id createdAt } } }"""

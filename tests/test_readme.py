@@ -22,7 +22,7 @@ import httpx
 
 from api import demo
 from api.settings import Settings
-from workers.graphql_ws import subscribe
+from workers.sdk.graphql_ws import subscribe
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)

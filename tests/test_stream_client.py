@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 
 from tests.factories import make_annotations, make_sounds, make_user, sound_input
 from tests.server import GraphQLClient
-from workers.stream import RedisCheckpoint, follow
+from workers.sdk.stream import RedisCheckpoint, follow
 
 
 async def test_follow_checkpoints_after_work_and_resumes(

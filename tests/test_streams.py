@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from api.settings import Settings
 from tests.factories import Account, make_annotations, make_sounds, make_user, sound_input
 from tests.server import GraphQLClient, api_process
-from workers.graphql_ws import SubscriptionError, subscribe
+from workers.sdk.graphql_ws import SubscriptionError, subscribe
 
 ANNOTATION_CREATED = """subscription($after: String, $filter: AnnotationFilter) {
   annotationCreated(after: $after, filter: $filter) { cursor node { id tags createdBy { name } } } }"""

@@ -30,7 +30,7 @@ def register(commands: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from workers.main import run_worker
-    from workers.registry import IdentityLost
+    from workers.sdk.registry import IdentityLost
 
     try:
         run_worker(settings=get_settings(), bots=args.bot or None)

@@ -32,10 +32,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from workers.arrays import ArrayNotFound
 from workers.bots import Namespace
-from workers.client import ApiError
 from workers.errors import FetchError
+from workers.sdk.arrays import ArrayNotFound
+from workers.sdk.client import ApiError
 
 __all__ = ["Failure", "RetryPolicy", "classify", "guarded", "list_failures", "requeue"]
 

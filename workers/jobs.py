@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from workers import failures
-from workers.arrays import ArrayStore, bucket_name, object_key
 from workers.audio import fetch_audio
 from workers.bots import BOTS, DERIVED_FROM, Namespace
 from workers.bots.compute import Computed, from_audio, from_stft
 from workers.bots.publish import array_annotation, create_annotations, onset_annotations
-from workers.client import ApiClient
+from workers.sdk.arrays import ArrayStore, bucket_name, object_key
+from workers.sdk.client import ApiClient
 from workers.ssrf import IPNetwork
 
 __all__ = ["FUNCTION_NAME", "Runtime", "featurebot", "process"]

@@ -3,7 +3,7 @@
 The job id is deterministic (`<bot>:<source id>:v<version>`), so an item seen twice (after a
 crash between enqueueing and checkpointing, or a replay) is enqueued once: arq refuses an id
 that is queued, running or recently finished. The checkpoint advances only after the enqueue
-returned (`workers.stream.follow` saves a cursor when asked for the next item), so a crash
+returned (`workers.sdk.stream.follow` saves a cursor when asked for the next item), so a crash
 never skips an item.
 
 A bot with no checkpoint yet starts at the stream's current end, as the API does for a
@@ -26,10 +26,10 @@ import redis.asyncio as aioredis
 from arq.connections import ArqRedis
 
 from workers.bots import BOTS, DERIVED_FROM, Namespace, job_id
-from workers.client import ApiClient
 from workers.jobs import FUNCTION_NAME
-from workers.registry import find_user_id
-from workers.stream import FILTER_TYPES, RedisCheckpoint, follow
+from workers.sdk.client import ApiClient
+from workers.sdk.registry import find_user_id
+from workers.sdk.stream import FILTER_TYPES, RedisCheckpoint, follow
 
 __all__ = ["enqueue", "enqueue_existing", "listen", "start_filter", "supervise"]
 

@@ -27,13 +27,13 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from api.settings import Settings, get_settings
 from workers import failures
 from workers.arq_settings import WorkerOptions, make_worker
-from workers.arrays import ArrayStore, LocalArrayStore, S3ArrayStore, bucket_name
 from workers.bots import BOTS, Namespace
 from workers.bots.compute import AXES, warm_up
-from workers.client import ApiClient, ApiUnavailable
 from workers.jobs import FUNCTION_NAME, Runtime
 from workers.listener import listen, supervise
-from workers.registry import BotIdentity, ensure_bot
+from workers.sdk.arrays import ArrayStore, LocalArrayStore, S3ArrayStore, bucket_name
+from workers.sdk.client import ApiClient, ApiUnavailable
+from workers.sdk.registry import BotIdentity, ensure_bot
 from workers.ssrf import parse_allow_networks
 
 __all__ = ["list_failures", "make_store", "pool_factory", "retry_failure", "run_worker", "serve"]

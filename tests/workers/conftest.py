@@ -12,7 +12,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from api.settings import Settings
 from tests.factories import unique
 from tests.workers.audio_server import AudioServer, LoopbackOnlyTransport, encode, stereo_tone
-from workers.client import ApiClient
+from workers.sdk.client import ApiClient
 from workers.ssrf import IPNetwork, parse_allow_networks
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.workers.audio_server import AudioServer
-from workers.arrays import (
+from workers.sdk.arrays import (
     ArrayNotFound,
     BucketNotFound,
     LocalArrayStore,

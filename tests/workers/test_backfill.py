@@ -10,9 +10,9 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from tests.factories import make_sounds, make_user, sound_input, unique
 from tests.server import GraphQLClient
 from workers.bots import Namespace, job_id
-from workers.client import ApiClient
 from workers.listener import enqueue_existing
-from workers.stream import RedisCheckpoint
+from workers.sdk.client import ApiClient
+from workers.sdk.stream import RedisCheckpoint
 
 
 @pytest.fixture

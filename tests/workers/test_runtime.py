@@ -22,11 +22,11 @@ from tests.workers.audio_server import AudioServer
 from tests.workers.support import failures_by_source, running, tone_wav, wait_for
 from workers.arq_settings import WorkerOptions
 from workers.bots import Namespace, job_id
-from workers.client import ApiClient
 from workers.failures import Failure, RetryPolicy
 from workers.listener import listen
 from workers.main import retry_failure, serve
-from workers.registry import IdentityLost, bot_key, ensure_bot
+from workers.sdk.client import ApiClient
+from workers.sdk.registry import IdentityLost, bot_key, ensure_bot
 
 USER = "query($n: String!) { users(filter: {name: $n}) { edges { node { id type aboutMe } } } }"
 SOUND_NOTES = """query($id: ID!) { node(id: $id) { ... on Sound {

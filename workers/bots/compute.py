@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from workers.arrays import array_metadata, load_npy, npy_bytes
 from workers.audio import decode_audio, duration_seconds
 from workers.errors import TooLong
 from workers.features import FRAME_RATE, SAMPLE_RATE, bot_module, loudness
+from workers.sdk.arrays import array_metadata, load_npy, npy_bytes
 
 __all__ = ["AXES", "Computed", "from_audio", "from_stft", "warm_up"]
 

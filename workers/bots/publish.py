@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from workers.bots import annotation_key
-from workers.client import ApiClient
+from workers.sdk.client import ApiClient
 
 __all__ = ["MAX_BATCH", "array_annotation", "create_annotations", "onset_annotations"]
 

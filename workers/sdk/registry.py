@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from workers.client import ApiClient, GraphQLError, UserErrors
+from workers.sdk.client import ApiClient, GraphQLError, UserErrors
 
 __all__ = ["BotIdentity", "IdentityLost", "bot_key", "ensure_bot", "find_user_id"]
 

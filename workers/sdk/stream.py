@@ -19,7 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from websockets.exceptions import WebSocketException
 
-from workers.graphql_ws import SubscriptionError, subscribe
+from workers.sdk.graphql_ws import SubscriptionError, subscribe
 
 log = logging.getLogger(__name__)
 
