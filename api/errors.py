@@ -5,7 +5,11 @@
     │   ├── BadCursor                  BAD_CURSOR          cursor malformed or from another list
     │   └── RequestTooLarge            PAYLOAD_TOO_LARGE   body or batch over the limits
     ├── Unauthenticated                UNAUTHENTICATED     no, unknown, revoked or expired key
-    └── Forbidden                      FORBIDDEN           authenticated but not allowed
+    ├── Forbidden                      FORBIDDEN           authenticated but not allowed
+    ├── QueryTooComplex                QUERY_TOO_COMPLEX   cost, depth, aliases... over the limits
+    ├── RateLimited                    RATE_LIMITED        the hourly budget of points is spent
+    ├── TooManySubscriptions           TOO_MANY_SUBSCRIPTIONS  live subscriptions over the cap
+    └── Timeout                        TIMEOUT             a statement or the request took too long
 
 Services raise these; the GraphQL layer turns them into errors whose `extensions.code` is the
 code above (graphql-core copies an original error's `extensions`). Input validation problems
@@ -48,6 +52,22 @@ class Unauthenticated(CochleaError):
 
 class Forbidden(CochleaError):
     code = "FORBIDDEN"
+
+
+class QueryTooComplex(CochleaError):
+    code = "QUERY_TOO_COMPLEX"
+
+
+class RateLimited(CochleaError):
+    code = "RATE_LIMITED"
+
+
+class TooManySubscriptions(CochleaError):
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+class Timeout(CochleaError):
+    code = "TIMEOUT"
 
 
 @dataclass(frozen=True, slots=True)

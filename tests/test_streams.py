@@ -192,11 +192,22 @@ async def _socket_session(
     return socket
 
 
+_UNREAD: dict[int, list[dict[str, Any]]] = {}
+
+
 async def _next_for(socket: Any, op_id: str) -> dict[str, Any]:
+    """The next message about `op_id`. Operations answer in no set order, so messages about
+    the others are kept for their turn."""
+    unread = _UNREAD.setdefault(id(socket), [])
+    for message in unread:
+        if message.get("id") == op_id:
+            unread.remove(message)
+            return message
     while True:
         message = json.loads(await asyncio.wait_for(socket.recv(), 10))
         if message.get("id") == op_id:
             return message  # type: ignore[no-any-return]
+        unread.append(message)
 
 
 async def test_bad_subscriptions_fail_alone(gql: GraphQLClient, api_url: str) -> None:

@@ -27,11 +27,20 @@ def libpq_url(url: str) -> str:
     return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An engine whose connections are checked before use, so a restarted database heals."""
+def create_engine(
+    url: str, *, pool_size: int = 10, statement_timeout_seconds: float = 0
+) -> AsyncEngine:
+    """An engine whose connections are checked before use, so a restarted database heals.
+
+    With `statement_timeout_seconds`, PostgreSQL cancels any statement of these connections
+    that runs longer (its `statement_timeout`, set once per connection)."""
+    server_settings = {"application_name": "cochlea-api"}
+    if statement_timeout_seconds > 0:
+        server_settings["statement_timeout"] = str(max(1, round(statement_timeout_seconds * 1000)))
     return create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        connect_args={"server_settings": server_settings},
     )

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.responses import Response
 
+from api.db.request_engine import RequestEngine
 from api.errors import Unauthenticated
 from api.events import EventHub
 from api.graphql.dataloaders import Loaders
 from api.services import auth
+from api.services.ratelimit import Budget, Limiter
 from api.services.records import UserRecord
 from api.settings import Settings
 
@@ -25,6 +28,11 @@ class Context:
     events: EventHub
     loaders: Loaders
     connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws connection_init
+    limiter: Limiter | None = None
+    client_address: str | None = None
+    http_response: Response | None = None  # status and headers of an HTTP answer (not websockets)
+    rate_limit: Budget | None = None  # what this request paid, once it has (`api.graphql.limits`)
+    live_subscriptions: int = 0  # on this websocket
     _viewer: Any = _UNSET
 
     async def viewer(self) -> UserRecord | None:
@@ -40,6 +48,17 @@ class Context:
     def set_viewer(self, viewer: UserRecord) -> None:
         """The viewer as changed by this request's mutation, for the fields resolved after it."""
         self._viewer = viewer
+
+    def abandon(self) -> None:
+        """Stop what this request still has running after it timed out: the tasks holding or
+        awaiting its connections, and whatever awaits a dataloader batch they would answer."""
+        if isinstance(self.engine, RequestEngine):
+            self.engine.cancel()
+        for loader in (self.loaders.users, self.loaders.sounds, self.loaders.annotations):
+            cache = getattr(loader, "cache_map", None)
+            for future in getattr(cache, "cache_map", {}).values():
+                if not future.done():
+                    future.cancel()
 
     def renew_loaders(self) -> None:
         """Fresh dataloaders: a subscription's context lives as long as its socket, and its
@@ -59,13 +78,26 @@ class Context:
 
 
 def make_context(
-    *, engine: AsyncEngine, settings: Settings, events: EventHub, authorization: str | None
+    *,
+    engine: AsyncEngine,
+    settings: Settings,
+    events: EventHub,
+    authorization: str | None,
+    limiter: Limiter | None = None,
+    client_address: str | None = None,
+    http_response: Response | None = None,
 ) -> Context:
-    """A request's context: shared handles, plus its own viewer cache and dataloaders."""
+    """A request's context: shared handles, plus its own viewer cache and dataloaders, and its
+    own share of the pool (at most COCHLEA_MAX_CONNECTIONS_PER_REQUEST connections at once)."""
+    if settings.max_connections_per_request > 0:
+        engine = RequestEngine(engine, limit=settings.max_connections_per_request)
     return Context(
         engine=engine,
         settings=settings,
         authorization=authorization,
         events=events,
         loaders=Loaders.create(engine),
+        limiter=limiter,
+        client_address=client_address,
+        http_response=http_response,
     )

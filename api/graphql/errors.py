@@ -20,10 +20,17 @@ from api.errors import CochleaError
 log = logging.getLogger("cochlea.graphql")
 
 
+def _statement_timed_out(error: BaseException) -> bool:
+    """PostgreSQL cancelled the statement (SQLSTATE 57014: COCHLEA_STATEMENT_TIMEOUT_SECONDS)."""
+    return getattr(getattr(error, "orig", None), "sqlstate", None) == "57014"
+
+
 def code_for(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, CochleaError):
         return original.code
+    if original is not None and _statement_timed_out(original):
+        return "TIMEOUT"
     if original is not None and not isinstance(original, GraphQLError):
         return "INTERNAL_SERVER_ERROR"
     if error.path is None and "Syntax Error" in error.message:
@@ -46,4 +53,9 @@ class CodedSchema(strawberry.Schema):
             if code == "INTERNAL_SERVER_ERROR":
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
                 error.message = "internal server error"
+            elif code == "TIMEOUT":
+                error.message = (
+                    "a database statement took longer than COCHLEA_STATEMENT_TIMEOUT_SECONDS "
+                    "and was cancelled; ask for less (smaller pages, narrower filters)"
+                )
             error.extensions = {**(error.extensions or {}), "code": code}

@@ -1,0 +1,149 @@
+"""Time and connection limits: a statement or a request that runs too long is stopped with
+TIMEOUT and gives its connections back; one request never holds more than its share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from api.db.engine import libpq_url
+from api.settings import Settings
+from tests.factories import Account, make_annotations, make_sounds, make_user, sound_input
+from tests.server import GraphQLClient, running_api
+
+# 20 + 20 x 100 + 20 x 100 x 100 = 202,020 nodes (under the cost limit) and 2,021 page reads:
+# seconds of work, the kind of request a timeout exists for.
+HEAVY = """query($me: ID!) { sounds(first: 20, filter: {createdBy: $me}) { edges { node {
+  annotations(first: 100) { edges { node { sound {
+    annotations(first: 100) { edges { node { id tags } } } } } } } } } } }"""
+# A count over every annotation's time range: no index helps, a seq scan of 20,000 rows.
+SCAN = "{ annotations(first: 1, filter: {timeRange: {start: 1000, end: 2000}}) { totalCount } }"
+# 20 + 1,000 + 5,000 nodes, 1,021 page reads: a second or two of work.
+WIDE = """query($me: ID!) { sounds(first: 20, filter: {createdBy: $me}) { edges { node {
+  annotations(first: 50) { edges { node { sound {
+    annotations(first: 5) { edges { node { id } } } } } } } } } } }"""
+BUSY = """SELECT count(*) FROM pg_stat_activity
+  WHERE datname = current_database() AND application_name = 'cochlea-api' AND state <> 'idle'"""
+
+
+@pytest.fixture(scope="module")
+async def owner(api_url: str) -> Account:
+    """A dataset of 20 sounds with 1,000 annotations each (20,000 in all)."""
+    async with httpx.AsyncClient(timeout=120) as http:
+        gql = GraphQLClient(http, api_url + "/graphql")
+        user = await make_user(gql, "DATASET")
+        sounds = await make_sounds(gql, user, [sound_input() for _ in range(20)])
+        for batch in range(4):
+            await make_annotations(
+                gql,
+                user,
+                [
+                    {
+                        "sound": sounds[i % 20]["id"],
+                        "startSeconds": float(i % 50),
+                        "durationSeconds": 1.0,
+                        "tags": ["heavy", f"b{batch}"],
+                    }
+                    for i in range(5000)
+                ],
+            )
+    return user
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(libpq_url(database_url))
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="module")
+def tight_url(settings: Settings) -> Iterator[str]:
+    """A server that gives a request 1 s and 2 connections at once: its whole pool (1 + 1
+    overflow), so that a request leaking its connections would leave nothing to the next."""
+    update = {
+        "request_timeout_seconds": 1.0,
+        "db_pool_size": 1,
+        "max_connections_per_request": 2,
+        "rate_limit_anon_points": 0,
+    }
+    with running_api(settings.model_copy(update=update)) as url:
+        yield url + "/graphql"
+
+
+async def settled(database: asyncpg.Connection, *, within: float = 10) -> int:
+    """How many API connections still run something, once that number reaches 0 (or not)."""
+    busy = 0
+    for _ in range(int(within / 0.05)):
+        busy = int(await database.fetchval(BUSY))
+        if busy == 0:
+            break
+        await asyncio.sleep(0.05)
+    return busy
+
+
+async def test_a_request_over_its_time_is_stopped_and_frees_its_connections(
+    owner: Account, tight_url: str, database: asyncpg.Connection
+) -> None:
+    async with httpx.AsyncClient(timeout=60) as http:
+        gql = GraphQLClient(http, tight_url)
+        for _ in range(3):
+            answer = await http.post(
+                tight_url, json={"query": HEAVY, "variables": {"me": owner.id}}
+            )
+            assert answer.status_code == 504
+            [error] = answer.json()["errors"]
+            assert error["extensions"]["code"] == "TIMEOUT"
+            assert "longer than 1 s" in error["message"]
+        assert await settled(database) == 0, "the timed-out requests' statements still run"
+        # The pool has its connections back: requests that read twice at once are served.
+        for _ in range(3):
+            data = await gql(
+                "{ sounds(first: 1) { edges { node { id } } } users(first: 1) { totalCount } }"
+            )
+            assert data["users"]["totalCount"] > 0
+
+
+async def test_one_request_holds_at_most_its_share_of_connections(
+    owner: Account, settings: Settings, database: asyncpg.Connection
+) -> None:
+    update = {"max_connections_per_request": 2, "rate_limit_anon_points": 0}
+    with running_api(settings.model_copy(update=update)) as url:
+        async with httpx.AsyncClient(timeout=120) as http:
+            gql = GraphQLClient(http, url + "/graphql")
+            heavy = asyncio.ensure_future(gql(WIDE, {"me": owner.id}))
+            most = 0
+            served_meanwhile = False
+            while not heavy.done():
+                most = max(most, await database.fetchval(BUSY))
+                if not served_meanwhile and most:
+                    await gql("{ users(first: 1) { edges { node { id } } } }")
+                    served_meanwhile = not heavy.done()
+                await asyncio.sleep(0.005)
+            data = await heavy
+    assert len(data["sounds"]["edges"]) == 20
+    assert 1 <= most <= 3  # the heavy request's 2 connections (+1 of the small request)
+    assert served_meanwhile, "another client was served while the heavy request ran"
+
+
+async def test_a_statement_over_its_time_is_cancelled_with_timeout(
+    owner: Account, settings: Settings, database: asyncpg.Connection, gql: GraphQLClient
+) -> None:
+    update = {"statement_timeout_seconds": 0.001, "rate_limit_anon_points": 0}
+    with running_api(settings.model_copy(update=update)) as url:
+        async with httpx.AsyncClient(timeout=60) as http:
+            tight = GraphQLClient(http, url + "/graphql")
+            for _ in range(3):
+                code, message = await tight.error(SCAN)
+                assert code == "TIMEOUT"
+                assert "COCHLEA_STATEMENT_TIMEOUT_SECONDS" in message
+            assert await settled(database) == 0
+    # Without the tiny timeout, the same count answers.
+    total = (await gql(SCAN))["annotations"]["totalCount"]
+    assert isinstance(total, int) and total >= 0
