@@ -32,7 +32,9 @@ from tests.services import free_port, wait_http
 
 COCHLEA = shutil.which("cochlea", path=str(Path(sys.executable).parent))
 COMMAND = [COCHLEA] if COCHLEA else [sys.executable, "-m", "api.cli"]
-DEMO_TOTALS = {"users": 5, "sounds": 7, "annotations": 40}
+# The demo (api/demo.py) plus its synthetic collection imported by the dataset importers:
+# 2 users, 100 NSynth notes (1 annotation each), 1 MusicNet piece (1 + 15 annotations).
+DEMO_TOTALS = {"users": 5 + 2, "sounds": 7 + 101, "annotations": 40 + 116}
 QUERY = """{
   stats { users sounds annotations }
   sounds(first: 50, filter: {creatorType: DATASET}) {
@@ -150,6 +152,7 @@ def test_up_runs_the_demo_stops_cleanly_and_keeps_its_data(scratch: Path) -> Non
 
         # The banner shows GraphiQL and a working token of the demo human.
         output = log.read_text()
+        assert "datasets    101 sounds, 116 annotations (created 217 resources)" in output
         assert f"http://127.0.0.1:{port}/graphql" in output
         token = re.search(r"API token \(a fresh key of ada\): (\S+)", output)
         assert token, output

@@ -112,6 +112,7 @@ class Sound(SQLModel, table=True):
     duration_seconds: float = Field(sa_column=Column(Float, nullable=False))
     tags: list[str] = Field(default_factory=list, sa_column=_tags_column())
     tags_lc: list[str] = Field(default_factory=list, sa_column=_tags_column())
+    metadata_: dict[str, Any] | None = Field(default=None, sa_column=Column("metadata", JSONB))
 
 
 class Annotation(SQLModel, table=True):

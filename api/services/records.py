@@ -32,6 +32,7 @@ class SoundRecord:
     license: str
     duration_seconds: float
     tags: list[str]
+    metadata: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ _COLUMNS = {
     "duration_seconds": "float8",
     "tags": "text[]",
     "tags_lc": "text[]",
+    "metadata": "jsonb",
 }
 
 
@@ -46,6 +47,7 @@ class SoundInput:
     low_quality_audio_url: str | None = None
     info_url: str | None = None
     tags: list[str] = field(default_factory=list)
+    metadata: Any = None  # checked to be a JSON object by validation.metadata
 
 
 def _check(index: int, item: SoundInput) -> tuple[list[str], list[Problem]]:
@@ -58,6 +60,7 @@ def _check(index: int, item: SoundInput) -> tuple[list[str], list[Problem]]:
         validation.url(index, "infoUrl", item.info_url),
         validation.positive_seconds(index, "durationSeconds", item.duration_seconds),
         tag_problem,
+        validation.metadata(index, "metadata", item.metadata),
         None
         if item.license in LICENSES
         else Problem(
@@ -122,6 +125,7 @@ async def create_sounds(
             "duration_seconds": float(item.duration_seconds),
             "tags": tags,
             "tags_lc": [t.lower() for t in tags],
+            "metadata": item.metadata,
         }
 
     return await write_batch(

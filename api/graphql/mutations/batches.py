@@ -26,6 +26,9 @@ class SoundInput:
     license: License
     duration_seconds: float
     tags: list[str] | None = None
+    metadata: JSON | None = strawberry.field(
+        default=None, description="The source's structured fields, as a small JSON object."
+    )
 
 
 @strawberry.input
@@ -57,6 +60,7 @@ async def create_sounds(info: strawberry.Info, input: list[SoundInput]) -> Creat
                 license=s.license.value,
                 duration_seconds=s.duration_seconds,
                 tags=s.tags or [],
+                metadata=s.metadata,
             )
             for s in input
         ],
@@ -65,6 +69,7 @@ async def create_sounds(info: strawberry.Info, input: list[SoundInput]) -> Creat
         await context.notify("sound")
     return CreateSoundsPayload(
         sounds=[Sound.from_record(r) for r in result.items],
+        created=result.created,
         user_errors=user_errors(result.problems),
     )
 
@@ -94,5 +99,6 @@ async def create_annotations(
         await context.notify("annotation")
     return CreateAnnotationsPayload(
         annotations=[Annotation.from_record(r) for r in result.items],
+        created=result.created,
         user_errors=user_errors(result.problems),
     )

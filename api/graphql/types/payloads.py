@@ -65,6 +65,9 @@ class DeleteViewerPayload:
 @strawberry.type
 class CreateSoundsPayload:
     sounds: list[Sound] = strawberry.field(description="In input order; empty if userErrors.")
+    created: int = strawberry.field(
+        default=0, description="How many are new; the others already existed (by key)."
+    )
     user_errors: list[UserError]
 
 
@@ -72,5 +75,8 @@ class CreateSoundsPayload:
 class CreateAnnotationsPayload:
     annotations: list[Annotation] = strawberry.field(
         description="In input order; empty if userErrors."
+    )
+    created: int = strawberry.field(
+        default=0, description="How many are new; the others already existed (by key)."
     )
     user_errors: list[UserError]

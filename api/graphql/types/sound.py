@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from api.graphql.types import creator
 from api.graphql.types.annotation import Annotation
@@ -36,6 +37,9 @@ class Sound(Node):
     license: License
     duration_seconds: float
     tags: list[str]
+    metadata: JSON | None = strawberry.field(
+        description="The source's structured fields (e.g. a dataset's pitch, instrument...)."
+    )
     _record: strawberry.Private[SoundRecord]
 
     @classmethod
@@ -50,6 +54,7 @@ class Sound(Node):
             license=License(r.license),
             duration_seconds=r.duration_seconds,
             tags=r.tags,
+            metadata=JSON(r.metadata) if r.metadata is not None else None,
             _record=r,
         )
 
