@@ -10,8 +10,10 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 PROTOCOL = "graphql-transport-ws"
+FORBIDDEN = 4403  # the close code of a handshake whose key the server refused
 
 
 class SubscriptionError(Exception):
@@ -53,9 +55,17 @@ async def subscribe(
         close_timeout=1.0,
     ) as socket:
         await socket.send(json.dumps(init))
-        while (message := json.loads(await socket.recv()))["type"] != "connection_ack":
-            if message["type"] == "ping":
-                await socket.send(json.dumps({"type": "pong"}))
+        try:
+            while (message := json.loads(await socket.recv()))["type"] != "connection_ack":
+                if message["type"] == "ping":
+                    await socket.send(json.dumps({"type": "pong"}))
+        except ConnectionClosed as closed:
+            if closed.rcvd is not None and closed.rcvd.code == FORBIDDEN:
+                refusal = "the server refused the API key sent in connection_init"
+                raise SubscriptionError(
+                    [{"message": refusal, "extensions": {"code": "UNAUTHENTICATED"}}]
+                ) from None
+            raise
         subscribe_message = {"query": query, "variables": dict(variables or {})}
         await socket.send(
             json.dumps({"id": "1", "type": "subscribe", "payload": subscribe_message})

@@ -19,9 +19,9 @@ __all__ = ["BotIdentity", "IdentityLost", "bot_key", "ensure_bot", "find_user_id
 
 CREATE_USER = """mutation($input: CreateUserInput!) {
   createUser(input: $input) { user { id name } apiKey userErrors { field code message } } }"""
-VIEWER = "{ viewer { id name aboutMe } }"
-UPDATE_ABOUT = """mutation($about: String!) {
-  updateViewer(input: {aboutMe: $about}) { user { id } userErrors { field code message } } }"""
+VIEWER = "{ viewer { id name aboutMe infoUrl } }"
+UPDATE_ABOUT = """mutation($input: UpdateViewerInput!) {
+  updateViewer(input: $input) { user { id } userErrors { field code message } } }"""
 FIND_USER = """query($name: String!) {
   users(filter: {name: $name}, first: 1) { edges { node { id name type } } } }"""
 
@@ -52,9 +52,16 @@ async def find_user_id(*, client: ApiClient, name: str) -> str | None:
 
 
 async def ensure_bot(
-    *, redis: aioredis.Redis, client: ApiClient, name: str, about: str
+    *,
+    redis: aioredis.Redis,
+    client: ApiClient,
+    name: str,
+    about: str,
+    user_type: str = "FEATUREBOT",
+    info_url: str | None = None,
 ) -> BotIdentity:
-    """The identity of bot `name`, registering it on first start.
+    """The identity of bot `name` (a `user_type` user: FEATUREBOT, or AGGREGATOR for an index
+    whose `info_url` is its own endpoint), registering it on first start.
 
     Raises `IdentityLost` when the user exists but its key is not in Redis (or was revoked);
     `ApiUnavailable` when the API cannot be reached (worth retrying).
@@ -64,8 +71,11 @@ async def ensure_bot(
         stored = await redis.get(key_name)
         if stored:
             token = stored.decode() if isinstance(stored, bytes) else str(stored)
-            return await _reuse(client=client.with_token(token), name=name, about=about)
-        variables = {"input": {"name": name, "type": "FEATUREBOT", "aboutMe": about}}
+            reused = client.with_token(token)
+            return await _reuse(client=reused, name=name, about=about, info_url=info_url)
+        variables = {
+            "input": {"name": name, "type": user_type, "aboutMe": about, "infoUrl": info_url}
+        }
         try:
             payload = await client.mutate(CREATE_USER, variables, field="createUser")
         except UserErrors as exc:
@@ -77,12 +87,17 @@ async def ensure_bot(
         return BotIdentity(name=name, user_id=str(payload["user"]["id"]), token=token)
 
 
-async def _reuse(*, client: ApiClient, name: str, about: str) -> BotIdentity:
+async def _reuse(*, client: ApiClient, name: str, about: str, info_url: str | None) -> BotIdentity:
     try:
         async with client:
             viewer = (await client.execute(VIEWER))["viewer"]
+            changes: dict[str, str] = {}
             if viewer is not None and viewer["aboutMe"] != about:
-                await client.mutate(UPDATE_ABOUT, {"about": about}, field="updateViewer")
+                changes["aboutMe"] = about
+            if viewer is not None and info_url is not None and viewer["infoUrl"] != info_url:
+                changes["infoUrl"] = info_url
+            if changes:
+                await client.mutate(UPDATE_ABOUT, {"input": changes}, field="updateViewer")
     except GraphQLError as exc:
         if "UNAUTHENTICATED" in exc.codes:
             raise IdentityLost(_lost_message(name, "the API refuses its stored key")) from None
@@ -96,7 +111,7 @@ async def _reuse(*, client: ApiClient, name: str, about: str) -> BotIdentity:
 
 def _lost_message(name: str, what: str) -> str:
     return (
-        f"the featurebot user {name!r} exists on the API, but {what}. API keys are shown "
+        f"the bot user {name!r} exists on the API, but {what}. API keys are shown "
         f"only once, so the bot cannot act as {name!r} until its key is back: point "
         f"COCHLEA_REDIS_URL at the Redis that holds {bot_key(name)}, or store the key there "
         f"yourself (redis-cli SET {bot_key(name)} ck_...). If the key is gone for good, an "

@@ -5,6 +5,9 @@ chooses) only when the caller asks for the next node, i.e. after its work on the
 is done. A crash therefore repeats at most the node in progress, never skips one; the work
 must be idempotent (creating annotations with a `key` is). Connection losses are retried with
 capped exponential backoff, resuming from the last checkpoint.
+
+`follow_batches(...)` (in `workers.sdk.batches`) is the variant for indexes: it catches up by
+pages of the list and then follows live, yielding lists of `Edge`s to commit at once.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
-import redis.asyncio as aioredis
 from websockets.exceptions import WebSocketException
 
+from workers.sdk.checkpoints import Checkpoint, RedisCheckpoint
 from workers.sdk.graphql_ws import SubscriptionError, subscribe
+
+__all__ = ["FATAL_CODES", "FILTER_TYPES", "RedisCheckpoint", "follow", "subscription_document"]
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +38,6 @@ FATAL_CODES = {
 }
 
 FILTER_TYPES = {"soundCreated": "SoundFilter", "annotationCreated": "AnnotationFilter"}
-
-
-class RedisCheckpoint:
-    """The last cursor a follower finished, stored in Redis under `key`."""
-
-    def __init__(self, redis: aioredis.Redis, key: str) -> None:
-        self.redis = redis
-        self.key = key
-
-    async def load(self) -> str | None:
-        value = await self.redis.get(self.key)
-        return value.decode() if isinstance(value, bytes) else value
-
-    async def save(self, cursor: str) -> None:
-        await self.redis.set(self.key, cursor)
 
 
 def subscription_document(field: str, selection: str) -> str:
@@ -67,7 +57,7 @@ async def follow(
     url: str,
     field: str,
     selection: str,
-    checkpoint: RedisCheckpoint,
+    checkpoint: Checkpoint,
     token: str | None = None,
     filter: Mapping[str, Any] | None = None,
     max_backoff: float = 30.0,
