@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+WEB    := web/vendor/.installed
 
 .PHONY: install run test lint typecheck schema bench lock clean
 
-install: $(STAMP)
+install: $(STAMP) $(WEB)
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +15,16 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# The explorer's npm packages (pinned in web/package-lock.json), copied into git-ignored web/vendor/.
+$(WEB): web/package.json web/package-lock.json web/scripts/vendor.mjs
+	@if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then \
+	  cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+	    && node scripts/vendor.mjs && touch vendor/.installed; \
+	else \
+	  echo "Node 20+ and npm not found: the web explorer at / is not installed" \
+	    "(the API still serves /graphql); install them and run make install"; \
+	fi
 
 run: install
 	$(BIN)/cochlea up

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 def run_worker(
     *, settings: Settings, bots: list[str] | None = None, options: WorkerOptions | None = None
 ) -> None:
-    """Run the bots `bots` (all six when None) until SIGINT or SIGTERM; then stop cleanly."""
+    """Run the bots `bots` (all of them when None) until SIGINT or SIGTERM; then stop cleanly."""
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 3.0
 JOB_TIMEOUT = 8  # s; arq's lease on a killed job's id is this plus 15 s
 ARRAY_BOTS = ("stft", "mel", "chroma", "mfcc", "loudness")
+PEAKS = ("peaks",)  # its own frame rate; its values are checked in test_peaks.py
 ByBot = dict[str, list[dict[str, Any]]]  # a sound's annotations by their bot's name
 ANNOTATIONS = """query($id: ID!) { node(id: $id) { ... on Sound { annotations(first: 500) {
   edges { node { id startSeconds durationSeconds tags dataUrl metadata createdBy { name } } } } } } }"""
@@ -80,7 +81,7 @@ def reference(data: bytes) -> dict[str, Any]:
         return {
             "stft": np.abs(librosa.stft(y)).T,
             "mel": librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=22_050)).T,
-            "chroma": librosa.feature.chroma_stft(y=y, sr=22_050).T,
+            "chroma": librosa.feature.chroma_stft(y=y, sr=22_050, tuning=0.0).T,
             "mfcc": librosa.feature.mfcc(y=y, sr=22_050, n_mfcc=20).T,
             "loudness": librosa.amplitude_to_db(
                 librosa.feature.rms(y=y)[0], ref=1.0, amin=1e-5, top_db=None
@@ -186,7 +187,7 @@ async def run_scenario(
     async def done() -> dict[str, ByBot] | None:
         found = {p: await annotations_by_bot(gql, s["id"]) for p, s in sounds.items()}
         for path, by_bot in found.items():
-            if any(len(by_bot.get(bot, [])) < 1 for bot in ARRAY_BOTS):
+            if any(len(by_bot.get(bot, [])) < 1 for bot in (*ARRAY_BOTS, *PEAKS)):
                 return None
             if len(by_bot.get("onsets", [])) < expected[path]:
                 return None
@@ -228,7 +229,7 @@ async def run_scenario(
     assert again == found
     for path, by_bot in found.items():
         assert {b: len(v) for b, v in by_bot.items()} == {
-            **{bot: 1 for bot in ARRAY_BOTS},
+            **{bot: 1 for bot in (*ARRAY_BOTS, *PEAKS)},
             **({"onsets": expected[path]} if expected[path] else {}),
         }
     return sounds, found

@@ -1,7 +1,7 @@
-"""The six featurebots as the runtime sees them: what each follows, and where its state lives.
+"""The seven featurebots as the runtime sees them: what each follows, and where its state lives.
 
 `BOTS` maps a bot's user name to its `BotSpec`. Bots that analyse audio (`stft`, `onsets`,
-`loudness`) follow `soundCreated`; the spectral bots (`mel`, `chroma`, `mfcc`) follow the
+`loudness`, `peaks`) follow `soundCreated`; the spectral bots (`mel`, `chroma`, `mfcc`) follow the
 `stft` bot's annotations and read its arrays from the store. A job is identified by bot, source
 resource and feature version (`job_id`), which is also the idempotency key of the annotation it
 creates, so a replayed or retried job never duplicates anything.

@@ -26,6 +26,7 @@ AXES: dict[str, tuple[str, ...]] = {
     "chroma": ("time", "pitchClass"),
     "mfcc": ("time", "coefficient"),
     "loudness": ("time",),
+    "peaks": ("time", "minMax"),
 }
 """Axis names of each array bot's output (the onsets bot publishes segments, not arrays)."""
 
@@ -57,7 +58,7 @@ def _array_result(bot: str, array: np.ndarray, *, source: str, tags: list[str]) 
         array=array,
         data_offset=offset,
         axes=AXES[bot],
-        frame_rate=FRAME_RATE,
+        frame_rate=getattr(bot_module(bot), "FRAME_RATE", FRAME_RATE),  # peaks: blocks/s
         sample_rate=SAMPLE_RATE,
         params=bot_module(bot).PARAMS,
         source=source,

@@ -28,7 +28,7 @@ FRAME_RATE = SAMPLE_RATE / HOP_LENGTH
 N_BINS = 1 + N_FFT // 2
 """Frequency bins of the STFT (0 Hz to SAMPLE_RATE / 2)."""
 
-BOT_NAMES = ("stft", "mel", "chroma", "mfcc", "onsets", "loudness")
+BOT_NAMES = ("stft", "mel", "chroma", "mfcc", "onsets", "loudness", "peaks")
 
 __all__ = [
     "BOT_NAMES",
