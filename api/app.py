@@ -1,5 +1,6 @@
-"""The ASGI application: GraphQL at /graphql (GraphiQL in a browser), health, and static files
-(demo audio and locally stored arrays) served with byte-range and CORS support."""
+"""The ASGI application: GraphQL at /graphql (GraphiQL in a browser), health, static files
+(demo audio and locally stored arrays) served with byte-range and CORS support, and the web
+explorer at / (`api.web`)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.db.engine import create_engine
 from api.events import EventHub
+from api.export import export_sound
 from api.graphql.view import CochleaGraphQL
+from api.services.ratelimit import Limiter
 from api.settings import Settings, get_settings
+from api.web import web_routes
 
 
 class BodyLimit:
@@ -86,14 +90,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = create_engine(
-            settings.database_url or "", pool_size=settings.db_pool_size
+            settings.database_url or "",
+            pool_size=settings.db_pool_size,
+            statement_timeout_seconds=settings.statement_timeout_seconds,
         )
         app.state.events = EventHub(settings.redis_url)
+        app.state.limiter = Limiter(settings.redis_url)
         await app.state.events.start()
         try:
             yield
         finally:
             await app.state.events.stop()
+            await app.state.limiter.close()
             await app.state.engine.dispose()
 
     files = Path(settings.data_dir) / "files"
@@ -104,7 +112,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", health),
+            Route("/export/sounds/{name}", export_sound, methods=["GET"]),
             Mount("/files", StaticFiles(directory=files), name="files"),
+            *web_routes(),
         ],
         middleware=[
             Middleware(
@@ -112,7 +122,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_origins=["*"],
                 allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
                 allow_headers=["authorization", "content-type", "range"],
-                expose_headers=["accept-ranges", "content-length", "content-range"],
+                expose_headers=[
+                    "accept-ranges",
+                    "content-length",
+                    "content-range",
+                    "content-disposition",
+                    # a browser client's rate limit (see `api.graphql.limits`)
+                    "retry-after",
+                    "x-ratelimit-limit",
+                    "x-ratelimit-remaining",
+                    "x-ratelimit-used",
+                    "x-ratelimit-reset",
+                ],
             ),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],

@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", type=Path, help="where data lives (default: .cochlea)")
     up.add_argument("--no-demo", action="store_true", help="do not seed the demo")
     up.add_argument("--no-worker", action="store_true", help="run the API without the worker")
+    up.add_argument(
+        "--no-aggregators",
+        action="store_true",
+        help="do not start the search/similarity aggregators",
+    )
     up.set_defaults(run=_up)
 
     serve = commands.add_parser("serve", help="run the API against the configured services")
@@ -191,13 +196,24 @@ def _start_and_wait(args: argparse.Namespace, data_dir: Path, stack: ExitStack, 
     health = f"http://{_url_host(args.host)}:{args.port}/healthz"
     if not _wait_healthy(health, children["API"], stop):
         return 0 if stop.requested.is_set() else 1
+    if not args.no_demo:
+        from workers.datasets.demo import seed_line
+
+        with console.status("importing the demo collection…"):
+            line = seed_line(data_dir=data_dir, api_url=health.removesuffix("healthz") + "graphql")
+        console.print(f"  datasets    {line}")
     if args.no_worker:
         console.print("  worker      not started (--no-worker)")
     else:
         children["worker"] = _spawn(stack, "worker", ["worker"])
-    _banner(settings, seeded)
+    aggregators = _start_aggregators(args, settings, stack)
+    _banner(settings, seeded, {name: url for name, (_, url) in aggregators.items()})
 
     while not stop.requested.wait(0.25):
+        for name, (child, _) in list(aggregators.items()):
+            if child.poll() is not None:  # the API stays useful without it: say so, go on
+                console.print(f"[red]the {name} aggregator exited with code {child.returncode}[/]")
+                del aggregators[name]
         for name, child in children.items():
             if child.poll() is not None:
                 console.print(f"[red]the {name} exited with code {child.returncode}[/]")
@@ -213,6 +229,29 @@ def _spawn(stack: ExitStack, name: str, argv: list[str]) -> subprocess.Popen[byt
     child = subprocess.Popen([sys.executable, "-m", "api.cli", *argv], start_new_session=True)
     stack.callback(_terminate, child, name)
     return child
+
+
+def _start_aggregators(
+    args: argparse.Namespace, settings: Settings, stack: ExitStack
+) -> dict[str, tuple[subprocess.Popen[bytes], str]]:
+    """Start `cochlea aggregator search` and `... similarity` on their configured ports."""
+    from workers.aggregators.cli import AGGREGATORS, default_port
+    from workers.aggregators.runtime import endpoint_url
+
+    started: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    if args.no_aggregators:
+        console.print("  aggregators not started (--no-aggregators)")
+        return started
+    for name in AGGREGATORS:
+        port = default_port(settings, name)
+        if not _port_free(args.host, port):
+            console.print(
+                f"  [yellow]{name}: port {port} is taken[/] (COCHLEA_{name.upper()}_PORT)"
+            )
+            continue
+        argv = ["aggregator", name, "--host", args.host, "--port", str(port)]
+        started[name] = (_spawn(stack, f"{name} aggregator", argv), endpoint_url(args.host, port))
+    return started
 
 
 def _terminate(child: subprocess.Popen[bytes], name: str, timeout: float = 15) -> None:
@@ -246,12 +285,17 @@ def _wait_healthy(url: str, child: subprocess.Popen[bytes], stop: _Stop) -> bool
     return False
 
 
-def _banner(settings: Settings, seeded: DemoResult | None) -> None:
+def _banner(
+    settings: Settings, seeded: DemoResult | None, aggregators: dict[str, str] | None = None
+) -> None:
     from api.demo import DEMO_HUMAN, DEMO_PASSWORD
 
     grid = Table.grid(padding=(0, 2))
     url = escape(settings.public_url.rstrip("/") + "/graphql")
+    grid.add_row("Explorer", f"[bold cyan]{escape(settings.public_url.rstrip('/') + '/')}[/]")
     grid.add_row("GraphiQL", f"[bold cyan]{url}[/]")
+    for name, endpoint in (aggregators or {}).items():
+        grid.add_row(name.capitalize(), f"[cyan]{escape(endpoint)}[/]")
     if seeded is not None:
         grid.add_row("Demo login", f"{DEMO_HUMAN} / {DEMO_PASSWORD} (HUMAN)")
         if not seeded.audio_base.startswith(settings.public_url.rstrip("/") + "/"):

@@ -63,6 +63,45 @@ class Settings(BaseSettings):
         default=None, description="GraphQL URL workers talk to; defaults to PUBLIC_URL/graphql."
     )
     db_pool_size: int = Field(default=10, description="Connections per API process.")
+    search_port: int = Field(default=8001, description="Port of the `search` aggregator.")
+    similarity_port: int = Field(default=8002, description="Port of the `similarity` aggregator.")
+    aggregators_public_host: str | None = Field(
+        default=None,
+        description="Host name clients reach the aggregators at (their infoUrl); default: "
+        "the address they listen on.",
+    )
+    max_query_cost: int = Field(
+        default=500_000, description="Most nodes one document may return (0: no limit)."
+    )
+    max_query_depth: int = Field(default=20, description="Deepest field nesting (0: no limit).")
+    max_aliases: int = Field(default=100, description="Most aliased fields (0: no limit).")
+    max_root_fields: int = Field(
+        default=20, description="Most top-level fields in one operation (0: no limit)."
+    )
+    max_document_bytes: int = Field(
+        default=100_000, description="Largest query document, in bytes (0: no limit)."
+    )
+    rate_limit_key_points: int = Field(
+        default=100_000, description="Points per hour per user with an API key (0: no limit)."
+    )
+    rate_limit_anon_points: int = Field(
+        default=20_000, description="Points per hour per anonymous address (0: no limit)."
+    )
+    statement_timeout_seconds: float = Field(
+        default=10.0, description="PostgreSQL statement_timeout of the API (0: none)."
+    )
+    request_timeout_seconds: float = Field(
+        default=30.0, description="Longest HTTP GraphQL request (0: none)."
+    )
+    max_connections_per_request: int = Field(
+        default=5, description="Database connections one request holds at once (0: no limit)."
+    )
+    max_subscriptions_per_connection: int = Field(
+        default=50, description="Live subscriptions per websocket (0: no limit)."
+    )
+    max_subscriptions_per_key: int = Field(
+        default=200, description="Live subscriptions per user across processes (0: no limit)."
+    )
 
     @property
     def graphql_url(self) -> str:

@@ -9,7 +9,8 @@ The run gets a database of its own: with `COCHLEA_DATABASE_URL` set, a scratch d
 created on that server and dropped afterwards (figures depend on table sizes, and a user's
 database should not grow by a million rows per run); otherwise an embedded PostgreSQL.
 Order: build the data set through the API, reads (API with 2 then 1 process, asyncpg floor,
-PostGraphile peer), ingest, streams, featurebots. Nothing is asserted; it reports.
+PostGraphile peer), ingest, streams, featurebots, datasets, similarity, search, limits.
+Nothing is asserted; it reports.
 """
 
 from __future__ import annotations
@@ -225,6 +226,42 @@ def run_featurebots(url: str, mode: Mode) -> list[Row]:
     return rows
 
 
+def run_datasets(url: str, mode: Mode) -> list[Row]:
+    """bench/datasets.py: `cochlea import nsynth` of 10,000 notes beside createAnnotations."""
+    from bench import datasets
+
+    found = datasets.measure(url, 10_000)
+    rate, ceiling = found["resources_per_second"], found["ceiling_per_second"]
+    return [
+        _row(f"datasets: import nsynth, {found['notes']:,.0f} notes, 1 sound + 1 annotation "
+             f"each ({found['import_seconds']:.1f} s; resources/s)",
+             f"{rate:,.0f}/s ({found['notes_per_second']:,.0f} notes/s)",
+             f"{ceiling:,.0f}/s bare createAnnotations", _ratio(rate, ceiling)),
+    ]  # fmt: skip
+
+
+def run_similarity(url: str, mode: Mode) -> list[Row]:
+    """bench/similarity.py: recall, latency, indexing rate and label precision, side by side."""
+    from bench import similarity
+
+    found = similarity.measure(full=mode.name == "full")
+    return [_row(*row) for row in similarity.rows(found)]
+
+
+def run_limits(url: str) -> list[Row]:
+    """bench/limits.py: the issue-9 query refused or timed out, and what the limits cost."""
+    from bench import limits
+
+    return [_row(*row) for row in limits.rows(limits.measure(url))]
+
+
+def run_search(mode: Mode) -> list[Row]:
+    """bench/search.py: the search aggregator's indexing rate and query latency, with floors."""
+    from bench import search
+
+    return [_row(*row) for row in search.rows(search.measure(full=mode.name == "full"))]
+
+
 def guarded(name: str, run: Callable[[], list[Row]]) -> list[Row]:
     """A section's rows, or one row saying why it could not run (the table still prints)."""
     try:
@@ -256,6 +293,10 @@ def main() -> None:
             ("ingest", lambda: run_ingest(url, mode, made)),
             ("streams", lambda: run_streams(url, mode)),
             ("featurebots", lambda: run_featurebots(url, mode)),
+            ("datasets", lambda: run_datasets(url, mode)),
+            ("similarity", lambda: run_similarity(url, mode)),
+            ("search", lambda: run_search(mode)),
+            ("limits", lambda: run_limits(url)),
         ]
         for name, run in later:
             started = time.perf_counter()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from strawberry.extensions import ParserCache, ValidationCache
 
-from api.graphql.errors import CodedSchema
+from api.graphql.limits.deadline import LimitedSchema
+from api.graphql.limits.extension import QueryLimits
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.subscriptions import Subscription
@@ -12,7 +13,7 @@ from api.graphql.types.annotation import Annotation
 from api.graphql.types.sound import Sound
 from api.graphql.types.user import User
 
-schema = CodedSchema(
+schema = LimitedSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
@@ -20,6 +21,11 @@ schema = CodedSchema(
     # Clients (bots above all) send the same few documents over and over: parse and validate
     # each once, not on every request, which otherwise costs more than everything else a
     # simple read does. The LRU caches are bounded, keyed by the document and shared by the
-    # fresh extension instances each request gets.
-    extensions=[lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024)],
+    # fresh extension instances each request gets. QueryLimits comes first: it refuses an
+    # oversized document before it is parsed, and what is too costly before it runs.
+    extensions=[
+        QueryLimits,
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+    ],
 )

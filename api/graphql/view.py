@@ -1,4 +1,6 @@
-"""The Strawberry ASGI view: builds each request's context (engine, settings, key, loaders)."""
+"""The Strawberry ASGI view: builds each request's context (engine, settings, key, loaders),
+bounds each HTTP request's time (COCHLEA_REQUEST_TIMEOUT_SECONDS) and refuses a websocket whose
+`connection_init` carries a bad key before any subscription starts."""
 
 from __future__ import annotations
 
@@ -12,11 +14,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
+from api.errors import Unauthenticated
 from api.graphql.context import Context, make_context
+from api.graphql.limits.deadline import TimedOut, within
 from api.graphql.schema import schema
+from api.web import graphiql_response
 
 
 class _QuietDisconnects(logging.Filter):
@@ -42,23 +49,43 @@ class CochleaGraphQL(GraphQL[Context, None]):
             keep_alive_interval=15,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=30),
+            # Subscriptions are capped by QueryLimits, with a coded error.
+            max_subscriptions_per_connection=None,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        seconds = scope["app"].state.settings.request_timeout_seconds
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await within(seconds, lambda: self.run(request), lambda: _abandon(scope))
         except HTTPException as error:  # a malformed request: still a GraphQL-shaped answer
             response = bad_request(error.reason, status_code=error.status_code)
+        except TimedOut:
+            response = timed_out(seconds)
         await response(scope, receive, send)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType:
+        """A key in `connection_init` must be good: a bad one closes the socket (4403)."""
+        try:
+            await context.viewer()
+        except Unauthenticated:
+            raise ConnectionRejectionError from None
+        return UNSET
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """A browser's GET of /graphql: the local GraphiQL (Strawberry's loads from a CDN)."""
+        return graphiql_response()
 
     def decode_json(self, data: str | bytes) -> object:
         try:
             return super().decode_json(data)
         except RecursionError:
             raise HTTPException(400, "the request body nests JSON too deeply") from None
+        except UnicodeDecodeError:  # json.loads decodes bytes itself; not valid UTF-8 text
+            raise HTTPException(400, "the request body is not valid UTF-8 JSON") from None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -67,12 +94,33 @@ class CochleaGraphQL(GraphQL[Context, None]):
         authorization = request.headers.get("authorization")
         if isinstance(request, WebSocket):
             authorization = None  # subscriptions authenticate in connection_init
-        return make_context(
+        context = make_context(
             engine=state.engine,
             settings=state.settings,
             events=state.events,
             authorization=authorization,
+            limiter=state.limiter,
+            client_address=request.client.host if request.client else None,
+            http_response=None if isinstance(response, WebSocket) else response,
         )
+        request.scope["cochlea.context"] = context  # for the request timeout to clean up after
+        return context
+
+
+def _abandon(scope: Scope) -> None:
+    context = scope.get("cochlea.context")
+    if isinstance(context, Context):
+        context.abandon()
+
+
+def timed_out(seconds: float) -> JSONResponse:
+    """The answer to a request that ran out of time (and was stopped: see `deadline`)."""
+    message = (
+        f"the request took longer than {seconds:g} s (COCHLEA_REQUEST_TIMEOUT_SECONDS) and was "
+        "stopped; ask for less (smaller pages, fewer nested connections)"
+    )
+    body = {"errors": [{"message": message, "extensions": {"code": "TIMEOUT"}}]}
+    return JSONResponse(body, status_code=504)
 
 
 def bad_request(message: str, *, status_code: int = 400) -> JSONResponse:

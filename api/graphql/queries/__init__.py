@@ -1,9 +1,10 @@
-"""The `Query` root: node, viewer, the three lists and stats."""
+"""The `Query` root: node, viewer, the three lists, stats and the caller's rate limit."""
 
 from __future__ import annotations
 
 import strawberry
 
+from api.graphql.limits.rate_limit import RateLimit, resolve_rate_limit
 from api.graphql.queries.node import resolve_node
 from api.graphql.queries.stats import Stats, resolve_stats
 from api.graphql.types.annotation import Annotation
@@ -50,3 +51,7 @@ class Query:
         description="Annotations, by id (creation order).",
     )
     stats: Stats = strawberry.field(resolver=resolve_stats, description="Platform totals.")
+    rate_limit: RateLimit | None = strawberry.field(
+        resolver=resolve_rate_limit,
+        description="The caller's hourly budget of points; null where none is kept.",
+    )
