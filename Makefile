@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# pip shows build-backend warnings even when quiet; this one (setuptools' notice that an
+	@# install is editable) says nothing to act on. Other warnings and all errors still show.
+	$(BIN)/python -W "ignore:Editable installation:UserWarning" -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 # The explorer's npm packages (pinned in web/package-lock.json), copied into git-ignored web/vendor/.

@@ -16,7 +16,7 @@ from api.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
-LONG_RUNNING = ["postgres", "redis", "minio", "api", "worker"]
+LONG_RUNNING = ["postgres", "redis", "minio", "api", "proxy", "worker"]
 FIELDS = {f"COCHLEA_{name.upper()}" for name in Settings.model_fields}
 REQUIRED = {
     "COCHLEA_DATABASE_URL",
@@ -83,6 +83,7 @@ def test_dependencies_wait_for_health() -> None:
             "minio-init": "service_completed_successfully",
         },
         "worker": {"api": "service_healthy", "redis": "service_healthy"},
+        "proxy": {"api": "service_healthy"},
     }
     for service, wanted in expected.items():
         depends = SERVICES[service]["depends_on"]
@@ -117,3 +118,41 @@ def test_dockerfile_installs_from_the_lock() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".cochlea" in ignored
     assert not {"api", "workers", "requirements.lock", "pyproject.toml"} & set(ignored)
+
+
+def test_two_api_and_two_worker_replicas_behind_the_proxy() -> None:
+    for service in ("api", "worker"):
+        assert SERVICES[service]["deploy"]["replicas"] == 2, service
+    # Replicas cannot share a host port: only the proxy publishes 8000, where clients go.
+    assert "ports" not in SERVICES["api"]
+    assert SERVICES["proxy"]["ports"] == ["8000:8000"]
+    assert _env("worker")["COCHLEA_API_URL"] == "http://proxy:8000/graphql"
+    assert _env("api")["COCHLEA_PUBLIC_URL"] == "http://localhost:8000"
+    assert _env("api")["FORWARDED_ALLOW_IPS"] == "*"  # the client address comes from the proxy
+    source, target, mode = SERVICES["proxy"]["volumes"][0].split(":")
+    assert (ROOT / source).is_file() and target == "/etc/nginx/nginx.conf" and mode == "ro"
+
+
+def _nginx_blocks(text: str) -> dict[str, str]:
+    """`location <path> { ... }` bodies of the proxy config, by path (no nested blocks)."""
+    return dict(re.findall(r"location\s+(\S+)\s*\{([^}]*)\}", text))
+
+
+def test_proxy_config_spreads_http_and_websockets_over_the_replicas() -> None:
+    text = (ROOT / "deploy" / "nginx.conf").read_text()
+    text = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    upstream = re.search(r"upstream\s+(\w+)\s*\{([^}]*)\}", text)
+    assert upstream is not None
+    name, body = upstream.groups()
+    assert re.search(r"server\s+api:8000\s+resolve;", body)  # every replica, re-resolved
+    assert re.search(r"listen\s+8000;", text)
+    assert re.search(r"X-Forwarded-For\s+\$remote_addr;", text)  # not spoofable
+    max_body = int(re.search(r"client_max_body_size\s+(\d+)m;", text).group(1))  # type: ignore[union-attr]
+    assert max_body * 1024 * 1024 == Settings().max_body_bytes
+    locations = _nginx_blocks(text)
+    graphql = locations["/graphql"]
+    assert f"proxy_pass http://{name};" in graphql
+    assert re.search(r"proxy_set_header\s+Upgrade\s+\$http_upgrade;", graphql)
+    assert re.search(r"proxy_set_header\s+Connection\s+\$connection_upgrade;", graphql)
+    assert re.search(r"proxy_http_version\s+1\.1;", text)  # websockets need HTTP/1.1
+    assert f"proxy_pass http://{name};" in locations["/"]
