@@ -34,6 +34,7 @@ from bench import peer
 
 ANNOTATION = "id createdAt startSeconds endSeconds tags dataUrl metadata"
 SOUND = "id createdAt title audioUrl license durationSeconds tags"
+USER = "id name type"
 PAGE_INFO = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
 RANGE = "{start: 10, end: 20}"
 PEER_RANGE = "startSeconds: {lessThan: 20}, endSeconds: {greaterThan: 10}"
@@ -46,7 +47,7 @@ class Query:
     title: str
     cochlea: str
     peer: str
-    vary: str  # which variable rotates: sound, tag, deep or "" (none)
+    vary: str  # which variable rotates: sound, tag, deep, annotation or "" (none)
 
 
 def _edges(fields: str, extra: str = "") -> str:
@@ -104,6 +105,24 @@ QUERIES = [
         f"{_edges(ANNOTATION, PAGE_INFO)} }}",
         "deep",
     ),
+    Query(
+        "e",
+        "50 sounds, each with its first 10 annotations",
+        f"{{ sounds(first: 50) {{ edges {{ cursor node {{ {SOUND} "
+        f"annotations(first: 10) {_edges(ANNOTATION)} }} }} }} }}",
+        f"{{ allSounds({PK}, first: 50) {{ edges {{ cursor node {{ {SOUND} "
+        f"annotationsBySoundId({PK}, first: 10) {_edges(ANNOTATION)} }} }} }} }}",
+        "",
+    ),
+    Query(
+        "f",
+        "node(id:) of an annotation, with its sound and creator",
+        f"query($v: ID!) {{ node(id: $v) {{ ... on Annotation {{ {ANNOTATION} "
+        f"sound {{ {SOUND} }} createdBy {{ {USER} }} }} }} }}",
+        f"query($v: UUID!) {{ annotationById(id: $v) {{ {ANNOTATION} "
+        f"soundBySoundId {{ {SOUND} }} userByCreatedBy {{ {USER} }} }} }}",
+        "annotation",
+    ),
 ]
 
 
@@ -124,7 +143,7 @@ class Targets:
             return [{}]
         deep = [peer.cursor(d) if for_peer else cursors.encode("annotation", uuid.UUID(d))
                 for d in self.deep]  # fmt: skip
-        values = {"sound": self.sounds, "tag": [self.tag], "deep": deep}
+        values = {"sound": self.sounds, "tag": [self.tag], "deep": deep, "annotation": self.deep}
         return [{"v": v} for v in values[vary]]
 
 
@@ -237,11 +256,15 @@ def http_spec(url: str, bodies_: list[str], method: str = "POST") -> dict[str, A
 
 
 def check(url: str, text: str, variables: dict[str, Any]) -> int:
-    """Run a query once; the number of edges it returned (so peers can be compared)."""
+    """Run a query once; the number of edges it returned (so peers can be compared), or 1 for
+    a single node."""
     answer = httpx.post(url, json={"query": text, "variables": variables}, timeout=60).json()
     if answer.get("errors"):
         raise RuntimeError(f"{url} refused a benchmark query: {answer['errors']}")
-    return len(next(iter(answer["data"].values()))["edges"])
+    found = next(iter(answer["data"].values()))
+    if "edges" not in found:
+        return 1
+    return len(found["edges"])
 
 
 def measure_http(

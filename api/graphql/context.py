@@ -54,7 +54,7 @@ class Context:
         awaiting its connections, and whatever awaits a dataloader batch they would answer."""
         if isinstance(self.engine, RequestEngine):
             self.engine.cancel()
-        for loader in (self.loaders.users, self.loaders.sounds, self.loaders.annotations):
+        for loader in self.loaders.all():
             cache = getattr(loader, "cache_map", None)
             for future in getattr(cache, "cache_map", {}).values():
                 if not future.done():

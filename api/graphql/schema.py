@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strawberry.extensions import ParserCache, ValidationCache
 
+from api.graphql.compiled.executor import CompiledReadsExecutor
 from api.graphql.limits.deadline import LimitedSchema
 from api.graphql.limits.extension import QueryLimits
 from api.graphql.mutations import Mutation
@@ -18,6 +19,9 @@ schema = LimitedSchema(
     mutation=Mutation,
     subscription=Subscription,
     types=[User, Sound, Annotation],
+    # Root lists whose whole selection SQL can render are answered by one statement each
+    # (COCHLEA_COMPILED_READS); everything else runs the resolvers as usual.
+    execution_context_class=CompiledReadsExecutor,
     # Clients (bots above all) send the same few documents over and over: parse and validate
     # each once, not on every request, which otherwise costs more than everything else a
     # simple read does. The LRU caches are bounded, keyed by the document and shared by the

@@ -23,6 +23,7 @@ from api.errors import BadUserInput
 from api.services import cursors
 
 T = TypeVar("T")
+Row = TypeVar("Row")
 
 DEFAULT_PAGE_SIZE = 50
 
@@ -48,6 +49,9 @@ class _Plan:
     upper: uuid.UUID | None
     descending: bool  # direction of the SQL scan
     backwards: bool  # `last`: rows come back reversed and the extra row means "previous"
+
+
+PagePlan = _Plan
 
 
 def _plan(kind: cursors.Kind, request: PageRequest, max_size: int) -> _Plan:
@@ -109,6 +113,43 @@ class Page(Generic[T]):
         return await self._anything_behind()
 
 
+def plan_page(kind: cursors.Kind, request: PageRequest, max_size: int) -> PagePlan:
+    """The checked plan of `request` (BAD_USER_INPUT / BAD_CURSOR for bad sizes and cursors)."""
+    return _plan(kind, request, max_size)
+
+
+def keyset_bounds(plan: _Plan, id_: ColumnElement[uuid.UUID]) -> list[ColumnElement[bool]]:
+    """The cursor bounds of `plan` on the id column."""
+    bounds: list[ColumnElement[bool]] = []
+    if plan.lower is not None:
+        bounds.append(id_ > plan.lower)
+    if plan.upper is not None:
+        bounds.append(id_ < plan.upper)
+    return bounds
+
+
+def behind_condition(
+    kind: cursors.Kind, plan: _Plan, request: PageRequest, id_: ColumnElement[uuid.UUID]
+) -> ColumnElement[bool] | None:
+    """What lies behind the cursor we came from (`after` going forward, `before` going back):
+    it answers the page-info question that the extra row does not."""
+    came_from = request.before if plan.backwards else request.after
+    if came_from is None:
+        return None
+    at = cursors.decode(kind, came_from)
+    behind_is_lower = (not plan.backwards) == (request.order is Order.ASC)
+    return id_ <= at if behind_is_lower else id_ >= at
+
+
+def trim_rows(plan: _Plan, rows: list[Row]) -> tuple[list[Row], bool]:
+    """The page's rows in list order, and whether the extra row was there."""
+    more = len(rows) > plan.limit
+    rows = rows[: plan.limit]
+    if plan.backwards:
+        rows.reverse()
+    return rows, more
+
+
 async def fetch_page(
     *,
     engine: AsyncEngine,
@@ -123,14 +164,9 @@ async def fetch_page(
     """The page of `table` rows matching `where` that `request` asks for, in `request.order`."""
     plan = _plan(kind, request, max_size)
     id_ = table.c.id
-    bounds: list[ColumnElement[bool]] = [where]
-    if plan.lower is not None:
-        bounds.append(id_ > plan.lower)
-    if plan.upper is not None:
-        bounds.append(id_ < plan.upper)
     stmt = (
         select(*columns)
-        .where(and_(*bounds))
+        .where(and_(where, *keyset_bounds(plan, id_)))
         .order_by(id_.desc() if plan.descending else id_.asc())
         .limit(plan.limit + 1)
     )
@@ -139,18 +175,7 @@ async def fetch_page(
     else:
         async with engine.connect() as conn:
             rows = list((await conn.execute(stmt)).mappings())
-    more = len(rows) > plan.limit
-    rows = rows[: plan.limit]
-    if plan.backwards:
-        rows.reverse()
-    # What lies behind the cursor we came from (`after` going forward, `before` going back)
-    # answers the page-info question that the extra row does not.
-    came_from = request.before if plan.backwards else request.after
-    behind: ColumnElement[bool] | None = None
-    if came_from is not None:
-        at = cursors.decode(kind, came_from)
-        behind_is_lower = (not plan.backwards) == (request.order is Order.ASC)
-        behind = id_ <= at if behind_is_lower else id_ >= at
+    rows, more = trim_rows(plan, rows)
     return Page(
         kind=kind,
         items=[to_record(r) for r in rows],
@@ -160,5 +185,5 @@ async def fetch_page(
         _engine=engine,
         _table=table,
         _where=where,
-        _behind=behind,
+        _behind=behind_condition(kind, plan, request, id_),
     )

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from api.graphql.dataloaders.pages import NestedLoaders
 from api.services.reading import ANNOTATIONS, SOUNDS, USERS, Kind, load_by_ids
 from api.services.records import AnnotationRecord, SoundRecord, UserRecord
 
@@ -26,6 +27,7 @@ class Loaders:
     users: DataLoader[uuid.UUID, UserRecord | None]
     sounds: DataLoader[uuid.UUID, SoundRecord | None]
     annotations: DataLoader[uuid.UUID, AnnotationRecord | None]
+    nested: NestedLoaders  # pages of nested lists, batched over their parents
 
     @classmethod
     def create(cls, engine: AsyncEngine) -> Loaders:
@@ -33,4 +35,9 @@ class Loaders:
             users=DataLoader(load_fn=partial(_load, engine, USERS)),
             sounds=DataLoader(load_fn=partial(_load, engine, SOUNDS)),
             annotations=DataLoader(load_fn=partial(_load, engine, ANNOTATIONS)),
+            nested=NestedLoaders.create(engine),
         )
+
+    def all(self) -> list[DataLoader[Any, Any]]:
+        """Every loader of the request (to cancel what they still await)."""
+        return [self.users, self.sounds, self.annotations, *self.nested.all()]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import strawberry
 
+from api.graphql.compiled.compiler import CompiledNode
 from api.graphql.types.annotation import Annotation
 from api.graphql.types.node import Node, parse_id
 from api.graphql.types.sound import Sound
@@ -15,6 +19,13 @@ async def resolve_node(info: strawberry.Info, id: strawberry.ID) -> Node | None:
     context = info.context
     await context.require_read()
     uid = parse_id(id, argument="id")
+    if context.settings.compiled_reads:
+        return CompiledNode(id=uid, fallback=lambda: _read(context, uid))  # type: ignore[return-value]
+    return await _read(context, uid)
+
+
+async def _read(context: Any, uid: uuid.UUID) -> Node | None:
+    """The resolvers' read: which kind holds the id, then the record through its loader."""
     kind = await kind_of(engine=context.engine, id_=uid)
     if kind == "user":
         user = await context.loaders.users.load(uid)

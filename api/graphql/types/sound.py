@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import strawberry
 from strawberry.scalars import JSON
 
 from api.graphql.types import creator
 from api.graphql.types.annotation import Annotation
-from api.graphql.types.connection import list_field
+from api.graphql.types.connection import Parent, list_field
 from api.graphql.types.enums import License
 from api.graphql.types.filters import AnnotationFilter
 from api.graphql.types.node import Node
@@ -21,10 +20,6 @@ from api.services.records import SoundRecord
 
 if TYPE_CHECKING:
     pass
-
-
-def _of_sound(root: Any, f: filters.AnnotationFilter | None) -> filters.AnnotationFilter:
-    return dataclasses.replace(f or filters.AnnotationFilter(), sound=root._record.id)
 
 
 @strawberry.type(description="Audio hosted elsewhere (ideally with byte-range and CORS support).")
@@ -65,6 +60,6 @@ class Sound(Node):
         node=Annotation,
         filter_input=AnnotationFilter,
         convert=Annotation.from_record,
-        scope=_of_sound,
+        parent=Parent(field="sound", column="sound_id", empty=filters.AnnotationFilter),
         description="This sound's annotations, by id (creation order).",
     )

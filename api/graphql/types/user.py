@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
 from api.graphql.types.annotation import Annotation
-from api.graphql.types.connection import list_field
+from api.graphql.types.connection import Parent, list_field
 from api.graphql.types.enums import UserType
 from api.graphql.types.filters import AnnotationFilter, SoundFilter
 from api.graphql.types.node import Node
@@ -18,14 +16,6 @@ from api.services import filters
 from api.services.reading import ANNOTATIONS, SOUNDS
 from api.services.records import UserRecord
 from api.services.users import list_api_keys
-
-
-def _sounds_of(root: Any, f: filters.SoundFilter | None) -> filters.SoundFilter:
-    return dataclasses.replace(f or filters.SoundFilter(), created_by=root._record.id)
-
-
-def _annotations_of(root: Any, f: filters.AnnotationFilter | None) -> filters.AnnotationFilter:
-    return dataclasses.replace(f or filters.AnnotationFilter(), created_by=root._record.id)
 
 
 @strawberry.type(description="One of the viewer's live API keys (the secret is never shown again).")
@@ -75,7 +65,7 @@ class User(Node):
         node=Sound,
         filter_input=SoundFilter,
         convert=Sound.from_record,
-        scope=_sounds_of,
+        parent=Parent(field="created_by", column="created_by", empty=filters.SoundFilter),
         description="Sounds this user created, by id (creation order).",
     )
     annotations = list_field(
@@ -83,6 +73,6 @@ class User(Node):
         node=Annotation,
         filter_input=AnnotationFilter,
         convert=Annotation.from_record,
-        scope=_annotations_of,
+        parent=Parent(field="created_by", column="created_by", empty=filters.AnnotationFilter),
         description="Annotations this user created, by id (creation order).",
     )

@@ -1,0 +1,164 @@
+"""The execution context that serves compiled reads: one statement per root field, its JSON
+built in SQL.
+
+A root list resolver, or `node(id:)`, with COCHLEA_COMPILED_READS on, checks its arguments
+exactly as always, then returns a `CompiledPage` / `CompiledNode` instead of reading.
+Completing that value, this executor asks graphql-core for the field's collected selection;
+if the compiler covers all of it, the statement it builds (cached per document, field and
+variables) returns the field's JSON, which becomes its value with no per-field work.
+Otherwise (a field listed in `fields.FALLBACK`, `@defer`, nested arguments that fail their
+checks) it runs the resolvers' read and completes their answer as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from graphql import (
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    get_nullable_type,
+)
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path
+from sqlalchemy.sql import Select
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.arguments import convert_arguments
+
+from api.graphql.compiled.compiler import (
+    CompiledNode,
+    CompiledPage,
+    Unsupported,
+    compile_connection,
+    compile_node,
+)
+
+# Compiled statements of recent (document, field, variables): a bot sends the same few
+# documents over and over, and building a statement costs more than running it.
+PLAN_CACHE_SIZE = 1024
+PLANS: OrderedDict[tuple[Any, ...], Select[Any] | None] = OrderedDict()
+_MISSING: Any = object()
+
+
+class CompiledReadsExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor, plus the compiled path for `CompiledPage` results."""
+
+    def complete_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        if type(result) is CompiledPage or type(result) is CompiledNode:
+            return self._complete_compiled(
+                return_type, field_details_list, info, path, result, position_context
+            )
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    @property
+    def max_page_size(self) -> int:
+        size: int = self.context_value.settings.max_page_size
+        return size
+
+    def arguments(self, field: GraphQLField, group: Any) -> dict[str, Any]:
+        """A field's arguments as Strawberry hands them to its resolver (inputs as objects)."""
+        from api.graphql.schema import schema  # the schema module imports this one
+
+        raw = get_argument_values(
+            field, group[0].node, self.variable_values, group[0].fragment_variable_values
+        )
+        definition = field.extensions["strawberry-definition"]
+        return convert_arguments(
+            raw,
+            definition.arguments,
+            scalar_registry=schema.schema_converter.scalar_registry,
+            config=schema.config,
+        )
+
+    def collect(self, type_: GraphQLObjectType, group: Any) -> dict[str, Any]:
+        collected = self.collect_subfields(type_, group)
+        if collected.new_defer_usages or collected.forbidden_directive_instances:
+            raise Unsupported("@defer")
+        return collected.grouped_field_set
+
+    async def _complete_compiled(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Path,
+        page: CompiledPage | CompiledNode,
+        position_context: Any,
+    ) -> Any:
+        key = self._plan_key(path)
+        cached = PLANS.get(key, _MISSING) if key is not None else _MISSING
+        if key is not None and cached is not _MISSING:
+            statement = cached
+            with contextlib.suppress(KeyError):  # evicted meanwhile by another thread's app
+                PLANS.move_to_end(key)
+        else:
+            statement = None
+            if not any(d.defer_usage for d in field_details_list):
+                try:
+                    statement = self._compile(return_type, field_details_list, page)
+                except Unsupported:
+                    statement = None
+            if key is not None:
+                PLANS[key] = statement
+                while len(PLANS) > PLAN_CACHE_SIZE:
+                    with contextlib.suppress(KeyError):
+                        PLANS.popitem(last=False)
+        if statement is None:
+            completed = super().complete_value(
+                return_type, field_details_list, info, path, await page.fallback(), position_context
+            )
+            return await completed if self.is_awaitable(completed) else completed
+        async with info.context.engine.connect() as conn:
+            text = (await conn.execute(statement)).scalar_one()
+        # Embedded as PostgreSQL wrote it: the view encodes with orjson, which copies a
+        # Fragment into the response without parsing or re-encoding it.
+        return orjson.Fragment(text) if text is not None else None
+
+    def _plan_key(self, path: Path) -> tuple[Any, ...] | None:
+        """What the statement of the field at `path` depends on: the document, the field's
+        place in it, the variables (arguments, cursors and @skip/@include all come from these
+        two) and the page-size limit; the viewer does not enter it (what depends on the viewer
+        is left to the resolvers). None when the document has no source to key on."""
+        loc = self.operation.loc
+        if loc is None:
+            return None
+        try:
+            variables = orjson.dumps(
+                self.variable_values.coerced, default=str, option=orjson.OPT_SORT_KEYS
+            )
+        except TypeError:
+            return None
+        where = tuple(k for k in path.as_list() if isinstance(k, str))
+        return (loc.source.body, loc.start, where, variables, self.max_page_size)
+
+    def _compile(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: Any,
+        page: CompiledPage | CompiledNode,
+    ) -> Select[Any]:
+        named = get_nullable_type(return_type)
+        if isinstance(page, CompiledPage):
+            if not isinstance(named, GraphQLObjectType):
+                raise Unsupported(str(named))
+            return compile_connection(self, named, field_details_list, page)
+        if not isinstance(named, GraphQLInterfaceType):
+            raise Unsupported(str(named))
+        types = list(self.schema.get_possible_types(named))
+        return compile_node(self, types, field_details_list, page)
