@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pool_size=settings.db_pool_size,
             statement_timeout_seconds=settings.statement_timeout_seconds,
         )
-        app.state.events = EventHub(settings.redis_url)
+        app.state.events = EventHub(settings.redis_url, engine=app.state.engine)
         app.state.limiter = Limiter(settings.redis_url)
         await app.state.events.start()
         try:

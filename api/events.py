@@ -7,7 +7,9 @@ queue (it reads at its own pace), and order and exactly-once come from the datab
 ids follow commit order (`api.services.streams`).
 
 Across processes the wake-up travels over Redis pub/sub (`cochlea:stream:<kind>`); without
-Redis it stays in-process.
+Redis it stays in-process. Given the process's engine, the hub also keeps one shared
+`LiveReader` per filtered stream (sounds, annotations): after a wake-up only it reads the
+database, once for all this process's subscribers (`api.services.live`).
 """
 
 from __future__ import annotations
@@ -15,20 +17,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.services.live import LiveReader
+from api.services.reading import ANNOTATIONS, SOUNDS, Kind
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "cochlea:stream:"
 KINDS = ("user", "sound", "annotation")
+SHARED: dict[str, Kind[Any, Any]] = {"sound": SOUNDS, "annotation": ANNOTATIONS}
+"""The streams read once per process (their filters can be matched in memory)."""
 
 
 class EventHub:
     """One per process: publishes wake-ups and relays those of other processes."""
 
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, engine: AsyncEngine | None = None) -> None:
         self._redis_url = redis_url
+        self._engine = engine
+        self._readers: dict[str, LiveReader[Any]] = {}
         self._redis: aioredis.Redis | None = None
         self._listener: asyncio.Task[None] | None = None
         self._signals = {kind: asyncio.Event() for kind in KINDS}
@@ -38,7 +49,19 @@ class EventHub:
             self._redis = aioredis.Redis.from_url(self._redis_url)
             self._listener = asyncio.create_task(self._listen(), name="cochlea-events")
 
+    def reader(self, kind: str) -> LiveReader[Any] | None:
+        """This process's shared reader of `kind` (None: subscribers read for themselves)."""
+        if self._engine is None or kind not in SHARED:
+            return None
+        if kind not in self._readers:
+            self._readers[kind] = LiveReader(
+                engine=self._engine, kind=SHARED[kind], signal=lambda: self.signal(kind)
+            )
+        return self._readers[kind]
+
     async def stop(self) -> None:
+        for reader in self._readers.values():
+            await reader.stop()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):

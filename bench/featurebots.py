@@ -76,7 +76,7 @@ def bare(bot: str, data: bytes) -> object:
     if bot == "mel":
         return librosa.power_to_db(librosa.feature.melspectrogram(y=y22, sr=SAMPLE_RATE))
     if bot == "chroma":
-        return librosa.feature.chroma_stft(y=y22, sr=SAMPLE_RATE)
+        return librosa.feature.chroma_stft(y=y22, sr=SAMPLE_RATE, tuning=0.0)
     if bot == "mfcc":
         return librosa.feature.mfcc(y=y22, sr=SAMPLE_RATE, n_mfcc=20)
     if bot == "onsets":

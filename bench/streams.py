@@ -8,7 +8,13 @@ second in small batches. Latency is receipt time minus the annotation's `created
 the commit slot just before the insert commits), so it covers insert, commit, the Redis
 wake-up, the subscriber's database read and the websocket send, measured on one clock.
 
-Replay: one subscriber resumes from a cursor `--replay` items back. Its limit is the same
+Database reads per commit: index and sequential scans of the annotations table during the
+live run (PostgreSQL's own counters, `pg_stat_user_tables`), divided by the writer's commits,
+once with `--subscribers` and once with a tenth of them: with one shared reader per API
+process they do not grow with the subscriber count.
+
+Replay: one subscriber resumes from a cursor `--replay` items back, per item
+(`annotationCreated`) and batched (`annotationsCreated(maxBatch: 500)`). Its limit is the same
 keyset read done directly with asyncpg (pages of 500, `id > cursor`, no GraphQL, no socket):
 what the database alone can hand out.
 """
@@ -36,6 +42,9 @@ from workers.sdk.graphql_ws import subscribe
 
 SUBSCRIPTION = """subscription($after: String, $s: ID!) {
   annotationCreated(after: $after, filter: {sound: $s}) { cursor node { id createdAt } } }"""
+BATCHED = """subscription($after: String, $s: ID!) {
+  annotationsCreated(after: $after, filter: {sound: $s}, maxBatch: 500) {
+    cursor node { id createdAt } } }"""
 
 
 async def _gql(
@@ -190,6 +199,62 @@ async def replay(
     return items / (time.perf_counter() - t), raw_rate
 
 
+async def replay_batched(url: str, database_url: str, sound: str, *, items: int) -> float:
+    """Items/s of the batched subscription over the last `items` annotations of `sound`."""
+    connection = await asyncpg.connect(libpq_url(database_url))
+    try:
+        start_id = await connection.fetchval(
+            "SELECT id FROM annotations WHERE sound_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2",
+            uuid.UUID(sound),
+            items,
+        )
+    finally:
+        await connection.close()
+    t = time.perf_counter()
+    got = 0
+    stream = subscribe(url, BATCHED, {"after": cursors.encode("annotation", start_id), "s": sound})
+    async for data in stream:
+        got += len(data["annotationsCreated"])
+        if got >= items:
+            break
+    await stream.aclose()
+    return items / (time.perf_counter() - t)
+
+
+async def _scans(database_url: str) -> int:
+    """Index plus sequential scans of the annotations table so far (all backends, flushed)."""
+    await asyncio.sleep(1.5)  # backends flush their statistics at most once a second
+    connection = await asyncpg.connect(libpq_url(database_url))
+    try:
+        value = await connection.fetchval(
+            "SELECT coalesce(idx_scan, 0) + coalesce(seq_scan, 0) FROM pg_stat_user_tables "
+            "WHERE relname = 'annotations'"
+        )
+    finally:
+        await connection.close()
+    return int(value)
+
+
+async def reads_per_commit(
+    urls: list[str],
+    database_url: str,
+    token: str,
+    sound: str,
+    *,
+    subscribers: int,
+    seconds: float,
+    rate: int,
+) -> tuple[list[float], float]:
+    """A live run (as `live_latency`) and the annotations-table scans per writer commit."""
+    before = await _scans(database_url)
+    latencies = await live_latency(
+        urls, token, sound, subscribers=subscribers, seconds=seconds, rate=rate
+    )
+    scans = await _scans(database_url) - before
+    commits = -(-int(seconds * rate) // max(1, rate // 10)) + 1  # batches, plus the seed
+    return latencies, scans / commits
+
+
 def percentile(values: list[float], q: float) -> float:
     return (
         statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
@@ -201,10 +266,21 @@ def percentile(values: list[float], q: float) -> float:
 async def _run(args: argparse.Namespace, db_url: str, urls: list[str]) -> Table:
     async with httpx.AsyncClient(timeout=60) as http:
         token, sound = await _setup(http, urls[0])
-    latencies = await live_latency(
-        urls, token, sound, subscribers=args.subscribers, seconds=args.seconds, rate=args.rate
+    latencies, per_commit = await reads_per_commit(
+        urls,
+        db_url,
+        token,
+        sound,
+        subscribers=args.subscribers,
+        seconds=args.seconds,
+        rate=args.rate,
+    )
+    few = max(1, args.subscribers // 10)
+    _, few_per_commit = await reads_per_commit(
+        urls, db_url, token, sound, subscribers=few, seconds=args.seconds / 2, rate=args.rate
     )
     replay_rate, raw_rate = await replay(urls[1], db_url, token, sound, items=args.replay)
+    batched_rate = await replay_batched(urls[1], db_url, sound, items=args.replay)
     table = Table(title="Streams")
     for column in ("figure", "value", "limit", "ratio"):
         table.add_column(column, justify="right" if column != "figure" else "left")
@@ -212,10 +288,22 @@ async def _run(args: argparse.Namespace, db_url: str, urls: list[str]) -> Table:
     table.add_row(f"live latency p50, {args.subscribers} subscribers", f"{p50:.1f} ms", "", "")
     table.add_row(f"live latency p99 ({len(latencies):,} deliveries)", f"{p99:.1f} ms", "", "")
     table.add_row(
+        f"database reads per commit, {args.subscribers} subscribers",
+        f"{per_commit:.1f}",
+        f"{few_per_commit:.1f} ({few} subscribers)",
+        f"{per_commit / few_per_commit:.2f}",
+    )
+    table.add_row(
         f"replay of {args.replay:,} items (items/s)",
         f"{replay_rate:,.0f}",
         f"{raw_rate:,.0f} (asyncpg keyset)",
         f"{replay_rate / raw_rate:.2f}",
+    )
+    table.add_row(
+        f"replay of {args.replay:,} items, batched (items/s)",
+        f"{batched_rate:,.0f}",
+        f"{raw_rate:,.0f} (asyncpg keyset)",
+        f"{batched_rate / raw_rate:.2f}",
     )
     return table
 

@@ -178,7 +178,7 @@ async def _socket_session(
     if token:
         init["payload"] = {"authorization": f"Bearer {token}"}
     await socket.send(json.dumps(init))
-    assert json.loads(await socket.recv())["type"] == "connection_ack"
+    assert json.loads(await _text(socket))["type"] == "connection_ack"
     for op_id, (query, variables) in operations.items():
         await socket.send(
             json.dumps(
@@ -195,6 +195,14 @@ async def _socket_session(
 _UNREAD: dict[int, list[dict[str, Any]]] = {}
 
 
+async def _text(socket: Any) -> str:
+    """The next frame, which graphql-transport-ws requires to be text: browsers' graphql-ws
+    cannot read binary frames."""
+    frame = await asyncio.wait_for(socket.recv(), 10)
+    assert isinstance(frame, str), f"a binary frame: {frame!r}"
+    return frame
+
+
 async def _next_for(socket: Any, op_id: str) -> dict[str, Any]:
     """The next message about `op_id`. Operations answer in no set order, so messages about
     the others are kept for their turn."""
@@ -204,7 +212,7 @@ async def _next_for(socket: Any, op_id: str) -> dict[str, Any]:
             unread.remove(message)
             return message
     while True:
-        message = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        message = json.loads(await _text(socket))
         if message.get("id") == op_id:
             return message  # type: ignore[no-any-return]
         unread.append(message)

@@ -1,8 +1,9 @@
 """The featurebot job: one source resource in, the bot's annotation(s) out.
 
-Audio bots fetch the sound (SSRF-guarded), decode and compute in the process pool, store the
-array and annotate. Spectral bots read the stft bot's array from the store by bucket and key
-(not through its public URL, which may be unreachable from here), compute, store, annotate.
+Audio bots fetch the sound (SSRF-guarded), decode, compute and store the array in the process
+pool (`workers.bots.compute.run_job`), then annotate. Spectral bots read the stft bot's array
+from the store by bucket and key (not through its public URL, which may be unreachable from
+here), compute and store in the pool too, then annotate.
 Every step is idempotent: objects are overwritten with the same bytes, annotations carry keys.
 The job runs under `failures.guarded`, so errors end as retries or recorded failures.
 """
@@ -18,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from workers import failures
-from workers.audio import fetch_audio
-from workers.bots import BOTS, DERIVED_FROM, Namespace
-from workers.bots.compute import Computed, from_audio, from_stft
+from workers.bots import BOTS, Namespace
+from workers.bots.compute import Computed, Job, run_job
 from workers.bots.publish import array_annotation, create_annotations, onset_annotations
 from workers.sdk.arrays import ArrayStore, bucket_name, object_key
 from workers.sdk.client import ApiClient
@@ -99,20 +99,21 @@ async def process(*, runtime: Runtime, bot: str, node: dict[str, Any]) -> dict[s
     source_id = str(node["id"])
     if spec.follows == "sound":
         sound_id, duration = source_id, float(node["durationSeconds"])
-        data = await fetch_audio(
-            str(node["audioUrl"]),
-            allow_networks=runtime.allow_networks,
-            max_bytes=runtime.max_bytes,
-        )
-        computed = await runtime.compute(from_audio, bot, data, source_id, runtime.max_seconds)
-        del data
+        audio_url: str | None = str(node["audioUrl"])
     else:
         sound_id, duration = str(node["sound"]["id"]), float(node["durationSeconds"])
-        stft = await runtime.store.get(
-            bucket=bucket_name(bot=DERIVED_FROM), key=object_key(source_id=sound_id)
-        )
-        computed = await runtime.compute(from_stft, bot, stft, source_id)
-        del stft
+        audio_url = None
+    job = Job(
+        bot=bot,
+        source_id=source_id,
+        sound_id=sound_id,
+        store=runtime.store,
+        audio_url=audio_url,
+        allow_networks=tuple(runtime.allow_networks),
+        max_bytes=runtime.max_bytes,
+        max_seconds=runtime.max_seconds,
+    )
+    computed = await runtime.compute(run_job, job)
     inputs = await _inputs(
         runtime=runtime, bot=bot, computed=computed, source_id=source_id, sound_id=sound_id,
         duration=duration,
@@ -135,10 +136,14 @@ async def _inputs(
         return onset_annotations(
             bot=bot, sound_id=sound_id, duration=duration, segments=computed.segments
         )
-    assert computed.npy is not None and computed.metadata is not None
-    url = await runtime.store.put(
-        bucket=bucket_name(bot=bot), key=object_key(source_id=sound_id), data=computed.npy
-    )
+    assert computed.metadata is not None
+    if computed.data_url is not None:
+        url = computed.data_url
+    else:
+        assert computed.npy is not None
+        url = await runtime.store.put(
+            bucket=bucket_name(bot=bot), key=object_key(source_id=sound_id), data=computed.npy
+        )
     annotation = array_annotation(
         bot=bot,
         source_id=source_id,

@@ -65,9 +65,13 @@ def _plain(value: str, field: str) -> str:
     return value
 
 
+def wanted_tags(tags: Sequence[str]) -> set[str]:
+    """The lower-cased tags a `tags` filter asks for (all of them must be present)."""
+    return {_plain(t, "tags").strip().lower() for t in tags}
+
+
 def _tags_contain(column: ColumnElement[list[str]], tags: Sequence[str]) -> ColumnElement[bool]:
-    wanted = sorted({_plain(t, "tags").strip().lower() for t in tags})
-    return column.contains(_text_array(wanted))
+    return column.contains(_text_array(sorted(wanted_tags(tags))))
 
 
 def _text_array(values: list[str]) -> ColumnElement[list[str]]:

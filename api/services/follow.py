@@ -1,22 +1,28 @@
 """Following a stream: replay everything after a cursor from the database, then stay live.
 
-The same loop serves both phases, so there is no seam to lose or repeat an item at: read the
-next page after the cursor; when the reader has caught up, sleep until a commit of this kind
-wakes it (or a slow poll timer fires, in case a wake-up was lost). Ids follow commit order
-(`api.services.streams`), so `id > cursor` never skips a committed item. A slow consumer only
-slows its own loop: it holds at most one page in memory and no queue.
+Catching up reads the subscriber's own filtered pages after its cursor. Ids follow commit order
+(`api.services.streams`), so `id > cursor` never skips a committed item. Once caught up:
+
+- with a shared `LiveReader` (`api.services.live`, the API's sounds and annotations streams),
+  the subscriber joins it, reads its own cursor up to the reader's head if it is behind, then
+  takes the matching items the reader hands its tap: one database read per wake-up for all
+  subscribers of a process. A subscriber too far behind drops back to catching up;
+- without one (users), it sleeps until a commit of its kind wakes it, or a slow poll timer
+  fires in case a wake-up was lost, and reads again itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.services import cursors, streams
+from api.services.live import LiveReader
 from api.services.pagination import PageRequest
 from api.services.reading import Kind, list_page
 
@@ -43,28 +49,108 @@ async def follow(
     page_size: int = PAGE_SIZE,
     poll_seconds: float = POLL_SECONDS,
     on_page: Callable[[], None] | None = None,
-) -> AsyncIterator[tuple[str, R]]:
+    reader: LiveReader[R] | None = None,
+) -> AsyncGenerator[tuple[str, R], None]:
     """Yield `(cursor, record)` for every item of `kind` matching `filter` after `after`
     (from the current end when None), in cursor order, forever."""
+    pages = follow_pages(
+        engine=engine,
+        kind=kind,
+        filter=filter,
+        after=after,
+        signal=signal,
+        page_size=page_size,
+        poll_seconds=poll_seconds,
+        on_page=on_page,
+        reader=reader,
+    )
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            for item in page:
+                yield item
+
+
+async def follow_pages(
+    *,
+    engine: AsyncEngine,
+    kind: Kind[R, Any],
+    filter: Any,
+    after: str | None,
+    signal: Callable[[], asyncio.Event],
+    page_size: int = PAGE_SIZE,
+    poll_seconds: float = POLL_SECONDS,
+    on_page: Callable[[], None] | None = None,
+    reader: LiveReader[R] | None = None,
+) -> AsyncGenerator[list[tuple[str, R]], None]:
+    """The same items as `follow`, a page at a time: each list holds what one read found
+    (1 to `page_size` items, never empty), so a consumer catching up gets full pages and a
+    live one gets each commit's items together. With a shared `reader`, live items come from
+    it (`api.services.live`) instead of this subscriber's own reads."""
     if after is not None:
         cursors.decode(kind.name, after)  # a bad cursor fails before anything is sent
     else:
         after = await newest_cursor(engine=engine, kind=kind)
     while True:
         wake = signal()  # taken before reading: a commit after the read still wakes us
+        async with contextlib.aclosing(
+            _pages(engine, kind, filter, after, page_size, None, on_page)
+        ) as pages:
+            async for items in pages:
+                yield items
+                after = items[-1][0]
+        if reader is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
+            continue
+        own = cursors.decode(kind.name, after) if after is not None else None
+        tap, head = await reader.join(filter=filter, after=own)
+        try:
+            if head is not None and (own is None or own < head):  # the reader is ahead of us
+                async with contextlib.aclosing(
+                    _pages(engine, kind, filter, after, page_size, head, on_page)
+                ) as pages:
+                    async for items in pages:
+                        yield items
+                        after = items[-1][0]
+            while True:
+                await tap.ready.wait()
+                if tap.overflowed:  # too far behind: catch up from our own cursor again
+                    break
+                items = tap.take(page_size)
+                if items:
+                    if on_page is not None:
+                        on_page()
+                    yield items
+                    after = items[-1][0]
+        finally:
+            reader.leave(tap)
+
+
+async def _pages(
+    engine: AsyncEngine,
+    kind: Kind[R, Any],
+    filter: Any,
+    after: str | None,
+    page_size: int,
+    through: uuid.UUID | None,
+    on_page: Callable[[], None] | None,
+) -> AsyncGenerator[list[tuple[str, R]], None]:
+    """Pages of `kind` matching `filter` after `after` (up to id `through` when given) until
+    the read comes back short."""
+    while True:
         page = await list_page(
             engine=engine,
             kind=kind,
             filter=filter,
             request=PageRequest(first=page_size, after=after),
             max_size=page_size,
+            extra=kind.table.c.id <= through if through is not None else None,
         )
         if on_page is not None:
             on_page()
-        for index, item in enumerate(page.items):
-            cursor = page.cursor(index)
-            yield cursor, item
-            after = cursor
+        if page.items:
+            items = [(page.cursor(index), item) for index, item in enumerate(page.items)]
+            yield items
+            after = items[-1][0]
         if not page.has_next_page:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
+            return

@@ -1,24 +1,39 @@
-"""What runs in the worker's process pool: decode, compute, and serialise, off the event loop.
+"""What runs in the worker's process pool: fetch, decode, compute, serialise and store.
 
-Everything here is CPU-bound and picklable (top-level functions, plain results), so the event
-loop keeps heart-beating and serving other jobs meanwhile. The result already holds the `.npy`
-bytes and the array's metadata: even the copy into the file format happens in the pool.
+`run_job` does a job's whole heavy part in the computing process: it fetches the sound
+(SSRF-guarded) or reads the stft array from the store, computes, and writes the array to the
+store itself, so neither audio nor arrays cross between processes: only the small `Job` goes
+in and a `Computed` with the array's URL and metadata comes back. The store is pickled by its
+configuration and built once per computing process (`S3ArrayStore.__reduce__`), so its
+connections are reused across jobs. The event loop of the worker keeps heart-beating and
+serving other jobs meanwhile; it then creates the annotations (idempotently, by key).
 """
 
 from __future__ import annotations
 
+import asyncio
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from minio.error import S3Error
 
-from workers.audio import decode_audio, duration_seconds
+from workers.audio import decode_audio, duration_seconds, fetch_audio
+from workers.bots import DERIVED_FROM
 from workers.errors import TooLong
 from workers.features import FRAME_RATE, SAMPLE_RATE, bot_module, loudness
-from workers.sdk.arrays import array_metadata, load_npy, npy_bytes
+from workers.sdk.arrays import (
+    ArrayStore,
+    array_metadata,
+    bucket_name,
+    load_npy,
+    npy_bytes,
+    object_key,
+)
+from workers.ssrf import IPNetwork
 
-__all__ = ["AXES", "Computed", "from_audio", "from_stft", "warm_up"]
+__all__ = ["AXES", "Computed", "Job", "from_audio", "from_stft", "run_job", "warm_up"]
 
 AXES: dict[str, tuple[str, ...]] = {
     "stft": ("time", "frequency"),
@@ -37,6 +52,8 @@ class Computed:
 
     npy: bytes | None = None
     metadata: dict[str, Any] | None = None
+    data_url: str | None = None
+    """Where `run_job` stored the array (then `npy` is None)."""
     segments: list[tuple[float, float]] | None = None
     tags: list[str] = field(default_factory=list)
 
@@ -92,3 +109,45 @@ def from_stft(bot: str, npy: bytes, source: str) -> Computed:
         warnings.filterwarnings("ignore", "Trying to estimate tuning", UserWarning)
         array = bot_module(bot).compute(stft=load_npy(npy))
     return _array_result(bot, array, source=source, tags=[])
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the computing process needs for one job (small and picklable)."""
+
+    bot: str
+    source_id: str
+    """The stream item the bot follows: a sound, or an stft annotation."""
+    sound_id: str
+    store: ArrayStore
+    audio_url: str | None = None
+    """Set for the bots that analyse audio; the spectral bots read the stft array instead."""
+    allow_networks: tuple[IPNetwork, ...] = ()
+    max_bytes: int = 0
+    max_seconds: float = 2 * 3600
+
+
+def run_job(job: Job) -> Computed:
+    """A job's heavy part, in the computing process: input, compute, store the array."""
+    try:
+        return asyncio.run(_run_job(job))
+    except S3Error as exc:  # its pickling does not survive the way back: say it plainly
+        raise OSError(f"storage error {exc.code}: {exc.message}") from None
+
+
+async def _run_job(job: Job) -> Computed:
+    key = object_key(source_id=job.sound_id)
+    if job.audio_url is not None:
+        data = await fetch_audio(
+            job.audio_url, allow_networks=list(job.allow_networks), max_bytes=job.max_bytes
+        )
+        computed = from_audio(job.bot, data, job.source_id, job.max_seconds)
+        del data
+    else:
+        stft = await job.store.get(bucket=bucket_name(bot=DERIVED_FROM), key=key)
+        computed = from_stft(job.bot, stft, job.source_id)
+        del stft
+    if computed.npy is None:
+        return computed
+    url = await job.store.put(bucket=bucket_name(bot=job.bot), key=key, data=computed.npy)
+    return replace(computed, npy=None, data_url=url)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -232,11 +233,17 @@ class S3ArrayStore:
         public_base_url: str | None = None,
         region: str | None = None,
     ) -> None:
+        self._config = (endpoint, access_key, secret_key, secure, public_base_url, region)
         self.client = Minio(
             endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region
         )
         scheme = "https" if secure else "http"
         self.public_base_url = (public_base_url or f"{scheme}://{endpoint}").rstrip("/")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent to a worker's computing processes by its configuration: each process then
+        # builds one store (and one connection pool) for all the jobs it runs.
+        return (_shared_s3_store, self._config)
 
     def url(self, *, bucket: str, key: str) -> str:
         return f"{self.public_base_url}/{check_bucket(bucket)}/{quote(check_key(key))}"
@@ -295,3 +302,23 @@ class S3ArrayStore:
         finally:
             response.close()
             response.release_conn()
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_s3_store(
+    endpoint: str,
+    access_key: str,
+    secret_key: str,
+    secure: bool,
+    public_base_url: str | None,
+    region: str | None,
+) -> S3ArrayStore:
+    """The process's store for one configuration (what an unpickled `S3ArrayStore` is)."""
+    return S3ArrayStore(
+        endpoint=endpoint,
+        access_key=access_key,
+        secret_key=secret_key,
+        secure=secure,
+        public_base_url=public_base_url,
+        region=region,
+    )

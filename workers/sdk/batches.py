@@ -8,7 +8,9 @@ that commits its cursor with its index passes a `CommittedCheckpoint` instead.
 
 `start` says where a follower without a checkpoint begins: "beginning" (an index wants all of
 it) or "end" (only what is created from now on). An empty stream is polled until its first
-item exists, so that nothing created while the subscription opens can be missed.
+item exists, so that nothing created while the subscription opens can be missed. Live, the
+filtered streams use the batched subscriptions (`soundsCreated`, `annotationsCreated`: a list
+of edges per message).
 """
 
 from __future__ import annotations
@@ -28,12 +30,17 @@ from workers.sdk.client import ApiClient, ApiUnavailable, GraphQLError
 from workers.sdk.graphql_ws import SubscriptionError, subscribe
 from workers.sdk.stream import FATAL_CODES, FILTER_TYPES, subscription_document
 
-__all__ = ["LISTS", "Edge", "follow_batches", "list_document"]
+__all__ = ["BATCHED", "LISTS", "Edge", "batch_document", "follow_batches", "list_document"]
 
 log = logging.getLogger(__name__)
 
 LISTS = {"soundCreated": "sounds", "annotationCreated": "annotations", "userCreated": "users"}
 """The list each stream replays: same order, same cursors, same filter."""
+
+BATCHED = {"soundCreated": "soundsCreated", "annotationCreated": "annotationsCreated"}
+"""The subscription that sends each stream's edges in lists (same order, same cursors)."""
+MAX_BATCH = 500
+"""The largest `maxBatch` the API accepts."""
 
 Start = Literal["beginning", "end"]
 
@@ -57,6 +64,15 @@ def list_document(field: str, selection: str) -> str:
     return (
         f"{head} {{ {name}({args}) {{ edges {{ cursor node {{ {selection} }} }} "
         "pageInfo { hasNextPage } } }"
+    )
+
+
+def batch_document(field: str, selection: str) -> str:
+    """The batched subscription behind stream `field` (one of `BATCHED`)."""
+    return (
+        f"subscription($after: String, $filter: {FILTER_TYPES[field]}, $maxBatch: Int!) "
+        f"{{ {BATCHED[field]}(after: $after, filter: $filter, maxBatch: $maxBatch) "
+        f"{{ cursor node {{ {selection} }} }} }}"
     )
 
 
@@ -173,13 +189,20 @@ async def _live(
         variables["filter"] = filter_
     queue: asyncio.Queue[Edge | BaseException] = asyncio.Queue(maxsize=4 * max_items)
 
+    batched = field in BATCHED
+    if batched:
+        variables["maxBatch"] = min(max_items, MAX_BATCH)
+        document = batch_document(field, selection)
+    else:
+        document = subscription_document(field, selection)
+
     async def read() -> None:
         try:
-            document = subscription_document(field, selection)
             async with aclosing(subscribe(url, document, variables, token=token)) as stream:
                 async for data in stream:
-                    edge = data[field]
-                    await queue.put(Edge(cursor=edge["cursor"], node=edge["node"]))
+                    edges = data[BATCHED[field]] if batched else [data[field]]
+                    for edge in edges:
+                        await queue.put(Edge(cursor=edge["cursor"], node=edge["node"]))
             await queue.put(ConnectionResetError(f"the server completed {field}"))
         except Exception as error:  # handed to the consumer, which decides about retrying
             await queue.put(error)

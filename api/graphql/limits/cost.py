@@ -46,6 +46,9 @@ from graphql.utilities import get_operation_ast, value_from_ast_untyped
 
 from api.services.pagination import DEFAULT_PAGE_SIZE
 
+MAX_BATCH_DEFAULT = 100
+"""`maxBatch` of the batched subscriptions when a document leaves it out."""
+
 # Fragment spreads can multiply a small document into a huge tree (a fragment spreading
 # another twice, and so on); the walk stops, and refuses the document, past this many fields.
 MAX_EXPANDED_FIELDS = 10_000
@@ -168,21 +171,26 @@ class _Walker:
         children = self.walk(node.selection_set, named, depth + 1) if node.selection_set else []
         if named.name.endswith("Connection") and "first" in definition.args:
             return [ListNode(_page_size(node), True, tuple(children))]
+        if "maxBatch" in definition.args:  # a batched stream: up to maxBatch edges a message
+            size = _page_size(node, ("maxBatch",), MAX_BATCH_DEFAULT)
+            return [ListNode(size, True, tuple(children))]
         if named.name.startswith("__") and is_list_type(get_nullable_type(definition.type)):
             return [ListNode(self.bounds.get(name, 1), False, tuple(children))]
         return children
 
 
-def _page_size(node: FieldNode) -> Size:
+def _page_size(
+    node: FieldNode, names: tuple[str, ...] = ("first", "last"), default: int = DEFAULT_PAGE_SIZE
+) -> Size:
     """`first`, else `last`, else the default page size; a variable is read per request."""
     arguments = {a.name.value: a.value for a in node.arguments or ()}
-    for name in ("first", "last"):
+    for name in names:
         value = arguments.get(name)
         if isinstance(value, VariableNode):
             return value.name.value
         if isinstance(value, IntValueNode):
             return int(value.value)
-    return DEFAULT_PAGE_SIZE
+    return default
 
 
 def analyse(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Shape:
