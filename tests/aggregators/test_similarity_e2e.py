@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import redis.asyncio as aioredis
 
 from api.settings import Settings
 from tests.aggregators.conftest import aggregator_env, running_aggregator
@@ -26,6 +27,8 @@ from tests.server import GraphQLClient
 from workers.aggregators.similarity.embedding import windows
 from workers.features import FRAME_RATE
 from workers.sdk.arrays import S3ArrayStore, array_metadata, npy_bytes
+from workers.sdk.client import ApiClient
+from workers.sdk.registry import ensure_bot
 
 SEGMENT = "sound startSeconds endSeconds durationSeconds kind score point { x y z }"
 SIMILAR = f"""query($sound: ID!, $time: Float!, $first: Int, $filter: SimilarityFilter,
@@ -48,11 +51,19 @@ class Bots:
 _bots: dict[str, Account] = {}
 
 
-async def bots(gql: GraphQLClient, s3_endpoint: str) -> Bots:
-    """The mfcc, chroma and onsets FEATUREBOT users (made once per session) and the store."""
-    for name in ("mfcc", "chroma", "onsets"):
-        if name not in _bots:
-            _bots[name] = await make_user(gql, "FEATUREBOT", name=name)
+async def bots(gql: GraphQLClient, s3_endpoint: str, settings: Settings) -> Bots:
+    """The mfcc, chroma and onsets FEATUREBOT users and the store. They sign up as the real
+    bots do, keeping their keys in the session's Redis, so that the featurebots that other
+    tests start later find these users' keys and act as them."""
+    redis = aioredis.Redis.from_url(settings.redis_url or "")
+    try:
+        async with ApiClient(url=gql.url) as client:
+            for name in ("mfcc", "chroma", "onsets"):
+                if name not in _bots:
+                    me = await ensure_bot(redis=redis, client=client, name=name, about="test")
+                    _bots[name] = Account(me.user_id, name, "FEATUREBOT", me.token)
+    finally:
+        await redis.aclose()
     store = S3ArrayStore(endpoint=s3_endpoint, access_key="testing", secret_key="testing")
     for name in ("mfcc", "chroma"):
         await store.ensure_bucket(f"cochlea-{name}")
@@ -124,7 +135,7 @@ async def test_similar_segments_map_and_discovery(
     s3_endpoint: str,
     aggregator_data_dir: Path,
 ) -> None:
-    b = await bots(gql, s3_endpoint)
+    b = await bots(gql, s3_endpoint, settings)
     owner = await make_user(gql, "DATASET")
     a1, a2, b1, b2 = await publish(
         gql, b, owner, [family(1, 1), family(1, 2), family(2, 1), family(2, 2)],
@@ -216,7 +227,7 @@ async def test_bad_arrays_are_skipped_and_recorded_and_bad_queries_coded(
     s3_endpoint: str,
     aggregator_data_dir: Path,
 ) -> None:
-    b = await bots(gql, s3_endpoint)
+    b = await bots(gql, s3_endpoint, settings)
     owner = await make_user(gql, "DATASET")
     good = (await publish(gql, b, owner, [family(3, 1)]))[0]
     four = [sound_input(durationSeconds=4) for _ in range(4)]
@@ -290,7 +301,7 @@ async def test_killed_mid_indexing_and_restarted_indexes_each_segment_once(
     s3_endpoint: str,
     aggregator_data_dir: Path,
 ) -> None:
-    b = await bots(gql, s3_endpoint)
+    b = await bots(gql, s3_endpoint, settings)
     owner = await make_user(gql, "DATASET")
     count = 120
     sounds = await publish(gql, b, owner, [family(4 + n % 3, n) for n in range(count)], onsets=2)

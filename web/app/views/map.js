@@ -7,15 +7,23 @@ import { gql, nodesByIds } from "../api.js";
 import { aggregatorFailed, aggregators, discoverAggregators } from "../aggregators.js";
 import { colourOf, seconds } from "../text.js";
 import { Problem, Tags } from "../components/common.js";
+import { route } from "../router.js";
 
 const SEGMENT = "sound startSeconds endSeconds score point { x y z }";
-const MAP = `query($center: PointInput!, $radius: Float, $first: Int) {
-  map(center: $center, radius: $radius, first: $first) { ${SEGMENT} }
+const MAP = `query($center: PointInput!, $radius: Float, $first: Int, $filter: SimilarityFilter) {
+  map(center: $center, radius: $radius, first: $first, filter: $filter) { ${SEGMENT} }
 }`;
 const SIMILAR = `query($sound: ID!, $time: Float!, $first: Int) {
   similar(sound: $sound, time: $time, first: $first) { ${SEGMENT} }
 }`;
 const MAX_POINTS = 2000; // the most `map` returns at once
+
+/** The map of one creator's sounds or of tagged ones: `/map?createdBy=ID&tags=a,b`. */
+function mapFilter(query) {
+  const createdBy = query.get("createdBy") || null;
+  const tags = (query.get("tags") || "").split(",").map((t) => t.trim()).filter(Boolean);
+  return createdBy || tags.length ? { createdBy, tags: tags.length ? tags : null } : null;
+}
 
 /** Longitude/latitude (radians) of a point on the sphere. */
 export function lonLat({ x, y, z }) {
@@ -44,6 +52,8 @@ export function MapView() {
   const [problem, setProblem] = useState(null);
   const agg = aggregators.value;
   const drag = useRef(null);
+  const filter = mapFilter(route.value.query);
+  const filterKey = JSON.stringify(filter);
 
   useEffect(() => {
     discoverAggregators();
@@ -56,7 +66,8 @@ export function MapView() {
     const timer = setTimeout(async () => {
       const radius = Math.min(Math.PI, (1.2 * Math.PI) / view.scale); // radians: the whole view
       try {
-        const data = await gql(MAP, { center: unitOf(view.lon, view.lat), radius, first: MAX_POINTS }, { url: found.url, auth: false });
+        const variables = { center: unitOf(view.lon, view.lat), radius, first: MAX_POINTS, filter };
+        const data = await gql(MAP, variables, { url: found.url, auth: false });
         const got = data.map;
         const known = await soundsOf(got.map((p) => p.sound)); // before the dots, so a click can play
         setSounds(known);
@@ -68,7 +79,7 @@ export function MapView() {
       }
     }, 150);
     return () => clearTimeout(timer);
-  }, [agg.similarity && agg.similarity.url, Math.round(view.lon * 20), Math.round(view.lat * 20), Math.round(view.scale * 4)]);
+  }, [agg.similarity && agg.similarity.url, filterKey, Math.round(view.lon * 20), Math.round(view.lat * 20), Math.round(view.scale * 4)]);
 
   function project(point, width, height) {
     const [lon, lat] = lonLat(point.point);
@@ -189,7 +200,7 @@ export function MapView() {
     ${agg.similarity && html`<div>
       <label>colour by <select value=${colourBy} onChange=${(e) => setColourBy(e.target.value)}>
         <option value="creator">creator</option><option value="tag">tag</option></select></label>
-      <span class="muted"> ${points.length} segments from ${agg.similarity.name} · drag to pan, wheel to zoom, click to play</span>
+      <span class="muted"> ${points.length} segments${filter ? " (filtered)" : ""} from ${agg.similarity.name} · drag to pan, wheel to zoom, click to play</span>
       <canvas class="mapcanvas" ref=${canvasEl} data-testid="map-canvas" ...${handlers}></canvas>
     </div>`}
     <audio ref=${audioEl} data-testid="map-audio" onTimeUpdate=${(e) => {
