@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     )
     public_read: bool = Field(default=True, description="Allow anonymous clients to read.")
     max_page_size: int = Field(default=500, description="Largest `first`/`last` accepted.")
+    compiled_reads: bool = Field(
+        default=True,
+        description="Serve root lists whose selection SQL can build in one statement.",
+    )
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, description="Largest accepted HTTP request body."
     )

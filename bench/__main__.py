@@ -9,7 +9,8 @@ The run gets a database of its own: with `COCHLEA_DATABASE_URL` set, a scratch d
 created on that server and dropped afterwards (figures depend on table sizes, and a user's
 database should not grow by a million rows per run); otherwise an embedded PostgreSQL.
 Order: build the data set through the API, reads (API with 2 then 1 process, asyncpg floor,
-PostGraphile peer), ingest, streams, featurebots, datasets, similarity, search, limits.
+PostGraphile peer), ingest, streams, featurebots, datasets, similarity, search, limits, commit
+slot, soak.
 Nothing is asserted; it reports.
 """
 
@@ -176,14 +177,17 @@ def run_ingest(url: str, mode: Mode, made: data.Generated) -> list[Row]:
     return [*rows, _row(f"data set build: {build}", f"{rate:,.0f}/s", limit, _ratio(rate, best))]
 
 
-async def _streams(url: str, urls: list[str], mode: Mode) -> tuple[list[float], float, float]:
+async def _streams(
+    url: str, urls: list[str], mode: Mode
+) -> tuple[list[float], float, float, float, float]:
     async with httpx.AsyncClient(timeout=60) as http:
         token, sound = await streams._setup(http, urls[0])
-    latencies = await streams.live_latency(
-        urls, token, sound, subscribers=100, seconds=mode.stream_seconds, rate=50
+    latencies, reads = await streams.reads_per_commit(
+        urls, url, token, sound, subscribers=100, seconds=mode.stream_seconds, rate=50
     )
     rate, raw = await streams.replay(urls[1], url, token, sound, items=mode.replay)
-    return latencies, rate, raw
+    batched = await streams.replay_batched(urls[1], url, sound, items=mode.replay)
+    return latencies, reads, rate, batched, raw
 
 
 def run_streams(url: str, mode: Mode) -> list[Row]:
@@ -192,13 +196,16 @@ def run_streams(url: str, mode: Mode) -> list[Row]:
             api_process(url, redis_url=redis_url) as one,
             api_process(url, redis_url=redis_url) as two,
         ):
-            latencies, rate, raw = asyncio.run(_streams(url, [one, two], mode))
+            latencies, reads, rate, batched, raw = asyncio.run(_streams(url, [one, two], mode))
     p50, p99 = (streams.percentile(latencies, q) * 1000 for q in (50, 99))
     return [
         _row(f"streams: commit-to-receipt, 100 subscribers, 50/s ({len(latencies):,} deliveries)",
              f"p50 {p50:.1f} | p99 {p99:.1f} ms"),
+        _row("streams: annotations-table scans per commit, 100 subscribers", f"{reads:.1f}"),
         _row(f"streams: replay of {mode.replay:,} items (items/s)", f"{rate:,.0f}/s",
              f"{raw:,.0f}/s asyncpg keyset", _ratio(rate, raw)),
+        _row(f"streams: batched replay of {mode.replay:,} items (items/s)", f"{batched:,.0f}/s",
+             f"{raw:,.0f}/s asyncpg keyset", _ratio(batched, raw)),
     ]  # fmt: skip
 
 
@@ -255,6 +262,21 @@ def run_limits(url: str) -> list[Row]:
     return [_row(*row) for row in limits.rows(limits.measure(url))]
 
 
+def run_commit_slot(url: str) -> list[Row]:
+    """bench/commit_slot.py: single-row commits through the commit slot, 1 and 4 writers."""
+    from bench import commit_slot
+
+    return [_row(*row) for row in commit_slot.rows(commit_slot.measure(url))]
+
+
+def run_soak(url: str, mode: Mode) -> list[Row]:
+    """bench/soak.py: memory, descriptors and PostgreSQL sessions of one API under mixed load."""
+    from bench import soak
+
+    seconds = 60.0 if mode.name == "quick" else 180.0
+    return [_row(*row) for row in soak.rows(*soak.measure(url, seconds), seconds)]
+
+
 def run_search(mode: Mode) -> list[Row]:
     """bench/search.py: the search aggregator's indexing rate and query latency, with floors."""
     from bench import search
@@ -297,6 +319,8 @@ def main() -> None:
             ("similarity", lambda: run_similarity(url, mode)),
             ("search", lambda: run_search(mode)),
             ("limits", lambda: run_limits(url)),
+            ("commit slot", lambda: run_commit_slot(url)),
+            ("soak", lambda: run_soak(url, mode)),
         ]
         for name, run in later:
             started = time.perf_counter()
