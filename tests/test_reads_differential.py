@@ -369,6 +369,20 @@ def test_compiled_and_resolved_reads_answer_alike(world: World, data: st.DataObj
     assert compiled == resolved, query
 
 
+def test_arguments_under_a_fragment_of_another_node_type_do_not_apply(world: World) -> None:
+    """Found by the generator: `node` of a sound with bad cursors under `... on User` must
+    answer with the sound, as the resolvers do, not with the User field's BAD_CURSOR."""
+    sound = world.ids[0]
+    for arguments in ('last: 0, after: "nope", before: ""', 'first: 1, after: ""'):
+        query = (
+            f'{{ node(id: "{sound}") {{ ... on Sound {{ id }} '
+            f"... on User {{ id sounds({arguments}) {{ totalCount }} }} }} }}"
+        )
+        compiled = _answer(world.compiled, query, {}, None)
+        assert compiled == _answer(world.fallback, query, {}, None), query
+        assert json.loads(compiled.split(" ", 1)[1]) == {"data": {"node": {"id": sound}}}
+
+
 def test_compiled_reads_refuse_anonymous_clients_when_public_read_is_off(
     settings: Settings, world: World
 ) -> None:

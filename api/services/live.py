@@ -183,7 +183,7 @@ class LiveReader(Generic[R]):
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while self._current():
             wake = self.signal()  # taken before reading: a later commit still wakes us
             try:
                 while await self._read_page():
@@ -192,8 +192,15 @@ class LiveReader(Generic[R]):
                 raise
             except Exception:  # the database is away: try again after the poll interval
                 log.warning("live %s reader failed; retrying", self.kind.name, exc_info=True)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
+            # races the event, leaving a second reader that hands out every page twice.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await wake.wait()
+
+    def _current(self) -> bool:
+        """Whether this task is the reader (a replaced one must never hand out a page)."""
+        return asyncio.current_task() is self._task
 
     async def _read_page(self) -> bool:
         """Hand out one page of new items; whether a full page came (more may wait)."""
@@ -209,6 +216,8 @@ class LiveReader(Generic[R]):
         if not page.items:
             return False
         await self._learn_creators(page.items)
+        if not self._current():  # left by every tap and replaced meanwhile
+            raise asyncio.CancelledError
         for tap in list(self._taps):
             tap.offer(page.items, self._types)
         self.head = page.ids[-1]

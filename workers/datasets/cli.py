@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.console import Console
@@ -20,7 +20,9 @@ from rich.markup import escape
 from api.settings import get_settings
 from workers.datasets.items import BadInput
 from workers.datasets.rows import UNITS, RowOptions
-from workers.datasets.run import Options, Source, run_import
+
+if TYPE_CHECKING:  # the importers (numpy, soundfile, redis) load only when a command runs
+    from workers.datasets.run import Source
 
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 
@@ -150,6 +152,8 @@ def _source(args: argparse.Namespace, http: httpx.Client) -> Source:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from workers.datasets.run import Options, run_import
+
     console = Console(highlight=False, soft_wrap=True)
     if getattr(args, "time_unit", None) == "samples" and not args.sample_rate:
         console.print("[red]--time-unit samples needs --sample-rate[/]")

@@ -13,20 +13,16 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.settings import Settings
 from workers.interchange import remote
 from workers.interchange.formats import FORMATS, guess
-from workers.interchange.importing import (
-    Imported,
-    ImportRefused,
-    import_labels,
-    import_labelstudio,
-    read_file,
-)
 from workers.interchange.model import LabelFileError
 from workers.sdk.client import ApiClient, ApiError, ApiUnavailable, GraphQLError
+
+if TYPE_CHECKING:  # the importer (and the API's rules it shares) loads only when one runs
+    from workers.interchange.importing import Imported
 
 NO_KEY = (
     "no API key: set COCHLEA_API_KEY or pass --key. A person gets a key from the `login` "
@@ -96,6 +92,8 @@ def _api_problem(error: ApiError, url: str) -> str:
 
 
 def _run_import_labels(args: argparse.Namespace) -> int:
+    from workers.interchange.importing import ImportRefused, import_labels, read_file
+
     client = _client(args, need_key=True)
     if client is None:
         return _fail(NO_KEY, 2)
@@ -113,6 +111,8 @@ def _run_import_labels(args: argparse.Namespace) -> int:
 
 
 def _run_import_labelstudio(args: argparse.Namespace) -> int:
+    from workers.interchange.importing import import_labelstudio, read_file
+
     client = _client(args, need_key=True)
     if client is None:
         return _fail(NO_KEY, 2)
@@ -129,6 +129,8 @@ def _run_import_labelstudio(args: argparse.Namespace) -> int:
 
 
 def _report(url: str, run: Any) -> int:
+    from workers.interchange.importing import ImportRefused
+
     try:
         done: Imported = asyncio.run(run())
     except ImportRefused as error:

@@ -31,6 +31,7 @@ from sqlalchemy.sql import Select
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
+from api.errors import CochleaError
 from api.graphql.compiled.compiler import (
     CompiledNode,
     CompiledPage,
@@ -112,7 +113,10 @@ class CompiledReadsExecutor(StrawberryGraphQLCoreExecutionContext):
             if not any(d.defer_usage for d in field_details_list):
                 try:
                     statement = self._compile(return_type, field_details_list, page)
-                except Unsupported:
+                except (Unsupported, CochleaError):
+                    # An argument the compiler refuses anywhere in the selection, even under
+                    # a fragment of another node type: the resolvers decide, and report it
+                    # exactly where they would (or not at all where it does not apply).
                     statement = None
             if key is not None:
                 PLANS[key] = statement
