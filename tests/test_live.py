@@ -5,6 +5,7 @@ up without loss, and database reads per commit do not grow with the subscriber c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -37,6 +38,21 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     made = create_engine(settings.database_url or "", pool_size=4)
     yield made
     await made.dispose()
+
+
+@pytest.fixture
+async def owned(engine: AsyncEngine) -> AsyncIterator[list[Any]]:
+    """Readers and listener tasks a test started: stopped before the engine goes (a failed
+    test must not leave them holding connections)."""
+    started: list[Any] = []
+    yield started
+    for thing in reversed(started):
+        if isinstance(thing, LiveReader):
+            await thing.stop()
+        else:
+            thing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await thing
 
 
 @pytest.fixture
@@ -203,7 +219,7 @@ async def _all_ids(engine: AsyncEngine, sound: str) -> list[str]:
 
 
 async def test_joining_while_writes_are_in_flight(
-    gql: GraphQLClient, engine: AsyncEngine, hub: EventHub
+    gql: GraphQLClient, engine: AsyncEngine, hub: EventHub, owned: list[Any]
 ) -> None:
     """Twelve subscribers join one reader at staggered moments, from cursors at different
     depths, while three writers commit: each sees exactly what follows its cursor."""
@@ -214,6 +230,7 @@ async def test_joining_while_writes_are_in_flight(
     reader = LiveReader(
         engine=engine, kind=ANNOTATIONS, signal=lambda: hub.signal("annotation"), page_size=100
     )
+    owned.append(reader)
     flt = AnnotationFilter(sound=uuid.UUID(sound["id"]))
     writers = asyncio.gather(*(_write(gql, owner, sound["id"], 150, n) for n in range(3)))
     total = 199 + 450
@@ -221,6 +238,7 @@ async def test_joining_while_writes_are_in_flight(
     for n in range(12):
         await asyncio.sleep(0.05 * n)
         listeners.append(asyncio.ensure_future(_collect(engine, hub, reader, flt, start, total)))
+        owned.append(listeners[-1])
     await writers
     results = await asyncio.wait_for(asyncio.gather(*listeners), 60)
     expected = (await _all_ids(engine, sound["id"]))[1:]
@@ -230,7 +248,7 @@ async def test_joining_while_writes_are_in_flight(
 
 
 async def test_a_slow_consumer_falls_back_to_catching_up(
-    gql: GraphQLClient, engine: AsyncEngine, hub: EventHub
+    gql: GraphQLClient, engine: AsyncEngine, hub: EventHub, owned: list[Any]
 ) -> None:
     owner = await make_user(gql, "DATASET")
     [sound] = await make_sounds(gql, owner, [sound_input()])
@@ -245,6 +263,7 @@ async def test_a_slow_consumer_falls_back_to_catching_up(
     flt = AnnotationFilter(sound=uuid.UUID(sound["id"]))
     fast = asyncio.ensure_future(_collect(engine, hub, reader, flt, start, 400))
     slow = asyncio.ensure_future(_collect(engine, hub, reader, flt, start, 400, pause=0.3))
+    owned.extend([reader, fast, slow])
     await asyncio.sleep(0.3)  # both caught up and joined
     taps = list(reader._taps)
     assert len(taps) == 2
