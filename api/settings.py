@@ -45,6 +45,10 @@ class Settings(BaseSettings):
         default=True,
         description="Serve root lists whose selection SQL can build in one statement.",
     )
+    fast_batches: bool = Field(
+        default=True,
+        description="Decode createSounds/createAnnotations bodies in one typed pass.",
+    )
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, description="Largest accepted HTTP request body."
     )

@@ -1,12 +1,18 @@
 """How fast each featurebot turns audio into annotations, next to librosa doing the same maths.
 
-    python -m bench.featurebots [--seconds 30] [--repeats 3]
+    python -m bench.featurebots [--seconds 10 300] [--repeats 3] [--in-flight 4]
 
-For each bot: the real-time factor (audio seconds per wall second) of the bot's job end to end,
-`workers.jobs.process`: fetch over local HTTP through the SSRF-guarded fetcher (the API serves
-the file), decode, compute in the worker's process pool, store the .npy array, create the
-annotation through the API. Beside it, librosa run directly in this process on the same file's
-bytes in memory (decoded, mono, resampled to 22,050 Hz, the bot's parameters), in the same run.
+For each sound length and each bot: the real-time factor (audio seconds per wall second) of the
+bot's pipeline end to end on a batch of sounds, `workers.jobs.process` with `--in-flight` jobs
+at once (a worker's `max_jobs`) on a pool of `--processes` computing processes: fetch over
+local HTTP through the SSRF-guarded fetcher (the API serves the file), decode, compute, store
+the .npy array, create the annotations through the API. Beside it, librosa run directly in
+this process on the same file's bytes in memory, once per sound of the batch, one after the
+other: `librosa.load(sr=22050)` (soundfile, mean of the channels, soxr_hq), then the feature
+with the bot's parameters. With `--processes 1` both sides compute in one process (BLAS may
+use threads on either side); the bot's annotation round trips overlap the next job's
+computing, as in a worker. "pool busy" is the CPU time of the computing processes over the
+end-to-end time: below 100 % they waited (on the fetch, the array write, or for work).
 Each figure is the median of `--repeats` runs after a warm-up. The spectral bots (mel, chroma,
 mfcc) read the stft bot's array instead of audio, while librosa starts from the file (decoding,
 resampling and STFT included), so they can beat 1. Queue latency (arq's poll delay) is left
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import math
 import os
 import statistics
 import subprocess
@@ -68,9 +75,8 @@ def music(seconds: float) -> np.ndarray:
 
 def bare(bot: str, data: bytes) -> object:
     """What a user's script does with the file's bytes: librosa.load(sr=22050) (soundfile,
-    mean of channels, soxr_hq), then the feature with the bot's parameters."""
-    y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    y22 = librosa.resample(librosa.to_mono(y.T), orig_sr=sr, target_sr=SAMPLE_RATE)
+    mean of channels, soxr_hq, float32), then the feature with the bot's parameters."""
+    y22, _ = librosa.load(io.BytesIO(data), sr=SAMPLE_RATE)
     if bot == "stft":
         return np.abs(librosa.stft(y22))
     if bot == "mel":
@@ -81,8 +87,32 @@ def bare(bot: str, data: bytes) -> object:
         return librosa.feature.mfcc(y=y22, sr=SAMPLE_RATE, n_mfcc=20)
     if bot == "onsets":
         return librosa.onset.onset_detect(y=y22, sr=SAMPLE_RATE, backtrack=True)
+    if bot == "peaks":  # no librosa function: min and max of each 256-sample block
+        blocks = librosa.util.frame(
+            np.pad(y22, (0, -len(y22) % 256), mode="edge"), frame_length=256, hop_length=256
+        )
+        return np.stack([blocks.min(axis=0), blocks.max(axis=0)], axis=1)
     rms = librosa.feature.rms(y=y22)[0]
     return librosa.amplitude_to_db(rms, ref=1.0, amin=1e-5, top_db=None)
+
+
+def pool_cpu_seconds(runtime: Runtime) -> float:
+    """CPU seconds the pool's processes have used so far (Linux /proc; 0 elsewhere): how busy
+    the computing process was while the bots ran, beside the wall time."""
+    pool = runtime._pool
+    total = 0.0
+    for pid in getattr(pool, "_processes", None) or {}:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def batch_size(seconds: float) -> int:
+    """Sounds per timed batch: at least 4, and about two minutes of audio."""
+    return max(4, math.ceil(120 / seconds))
 
 
 @contextmanager
@@ -111,13 +141,11 @@ def api(database_url: str, data_dir: Path) -> Iterator[str]:
         process.wait(timeout=15)
 
 
-async def measure(base: str, data_dir: Path, args: argparse.Namespace) -> dict[str, list[float]]:
-    """Seconds per run for each bot end to end (`e2e:<bot>`) and for librosa (`bare:<bot>`)."""
-    wav = io.BytesIO()
-    sf.write(wav, music(args.seconds), SR, format="WAV", subtype="PCM_16")
-    (data_dir / "files" / "audio").mkdir(parents=True, exist_ok=True)
-    (data_dir / "files" / "audio" / "music.wav").write_bytes(wav.getvalue())
-    url = base + "/files/audio/music.wav"
+async def measure(
+    base: str, data_dir: Path, args: argparse.Namespace
+) -> dict[float, dict[str, list[float]]]:
+    """For each length in `args.seconds`: seconds per batch of `batch_size(length)` sounds for
+    each bot end to end (`e2e:<bot>`) and for librosa (`bare:<bot>`)."""
     clients: dict[str, ApiClient] = {}
     async with ApiClient(url=base + "/graphql") as anonymous:
         for name, kind in [*((bot, "FEATUREBOT") for bot in BOTS), ("sounds", "DATASET")]:
@@ -136,79 +164,133 @@ async def measure(base: str, data_dir: Path, args: argparse.Namespace) -> dict[s
             allow_networks=parse_allow_networks("127.0.0.0/8"),
             max_bytes=1 << 31,
         )
-        times: dict[str, list[float]] = {}
         try:
-            for repeat in range(args.repeats + 1):  # the first run warms up and is not counted
-                sound_input = {
-                    "title": "bench", "audioUrl": f"{url}?run={repeat}", "license": "CC0",
-                    "durationSeconds": args.seconds,
-                }  # fmt: skip
-                data = await clients["sounds"].mutate(
-                    CREATE_SOUND, {"input": [sound_input]}, field="createSounds"
-                )
-                sound = data["sounds"][0]
-                stft_note: dict[str, Any] = {}
-                for bot in BOTS:
-                    node = sound if BOTS[bot].follows == "sound" else stft_note
-                    start = time.perf_counter()
-                    result = await process(runtime=runtime, bot=bot, node=node)
-                    seconds = time.perf_counter() - start
-                    if bot == "stft":
-                        stft_note.update(
-                            id=result["first"], durationSeconds=args.seconds, sound=sound
-                        )
-                    if repeat:
-                        times.setdefault(f"e2e:{bot}", []).append(seconds)
-                for bot in BOTS:  # interleaved, so both sides see the same machine
-                    start = time.perf_counter()
-                    bare(bot, wav.getvalue())
-                    if repeat:
-                        times.setdefault(f"bare:{bot}", []).append(time.perf_counter() - start)
+            return {
+                seconds: await _measure_length(base, data_dir, runtime, clients, seconds, args)
+                for seconds in args.seconds
+            }
         finally:
             await asyncio.to_thread(runtime.shutdown)
             for client in clients.values():
                 await client.aclose()
+
+
+async def _measure_length(
+    base: str,
+    data_dir: Path,
+    runtime: Runtime,
+    clients: dict[str, ApiClient],
+    seconds: float,
+    args: argparse.Namespace,
+) -> dict[str, list[float]]:
+    wav = io.BytesIO()
+    sf.write(wav, music(seconds), SR, format="WAV", subtype="PCM_16")
+    name = f"music-{seconds:g}.wav"
+    (data_dir / "files" / "audio").mkdir(parents=True, exist_ok=True)
+    (data_dir / "files" / "audio" / name).write_bytes(wav.getvalue())
+    url, count = f"{base}/files/audio/{name}", batch_size(seconds)
+    in_flight = asyncio.Semaphore(args.in_flight)
+
+    async def job(bot: str, node: dict[str, Any]) -> dict[str, Any]:
+        async with in_flight:
+            return await process(runtime=runtime, bot=bot, node=node)
+
+    times: dict[str, list[float]] = {}
+    for repeat in range(args.repeats + 1):  # the first run warms up and is not counted
+        sound_inputs = [
+            {"title": "bench", "audioUrl": f"{url}?run={repeat}&sound={i}", "license": "CC0",
+             "durationSeconds": seconds}
+            for i in range(count)
+        ]  # fmt: skip
+        made = await clients["sounds"].mutate(
+            CREATE_SOUND, {"input": sound_inputs}, field="createSounds"
+        )
+        sounds: list[dict[str, Any]] = made["sounds"]
+        stft_notes: list[dict[str, Any]] = []
+        for bot in BOTS:
+            nodes = sounds if BOTS[bot].follows == "sound" else stft_notes
+            start, cpu = time.perf_counter(), pool_cpu_seconds(runtime)
+            results = await asyncio.gather(*(job(bot, node) for node in nodes))
+            elapsed = time.perf_counter() - start
+            if repeat:
+                times.setdefault(f"pool:{bot}", []).append(pool_cpu_seconds(runtime) - cpu)
+            if bot == "stft":
+                stft_notes = [
+                    {"id": result["first"], "durationSeconds": seconds, "sound": sound}
+                    for result, sound in zip(results, sounds, strict=True)
+                ]
+            if repeat:
+                times.setdefault(f"e2e:{bot}", []).append(elapsed)
+        for bot in BOTS:  # interleaved, so both sides see the same machine
+            start = time.perf_counter()
+            for _ in range(count):
+                bare(bot, wav.getvalue())
+            if repeat:
+                times.setdefault(f"bare:{bot}", []).append(time.perf_counter() - start)
     return times
 
 
-def report(times: dict[str, list[float]], args: argparse.Namespace, embedded: bool) -> None:
-    table = Table(
-        title=f"Featurebots on {args.seconds:g} s of 44.1 kHz stereo WAV (real-time factor)"
-    )
-    columns = ("bot", "end to end (s)", "end to end RTF", "librosa (s)", "librosa RTF", "ratio")
-    for name in columns:
-        table.add_column(name, justify="left" if name == "bot" else "right")
-    for bot in BOTS:
-        e2e = statistics.median(times[f"e2e:{bot}"])
-        lib = statistics.median(times[f"bare:{bot}"])
-        rtf, lib_rtf = args.seconds / e2e, args.seconds / lib
-        figures = (f"{e2e:.3f}", f"{rtf:,.0f}", f"{lib:.3f}", f"{lib_rtf:,.0f}")
-        table.add_row(bot, *figures, f"{rtf / lib_rtf:.2f}")
+def ratios(seconds: float, times: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    """Per bot: (end-to-end RTF, librosa RTF) from one length's medians."""
+    audio = seconds * batch_size(seconds)
+    return {
+        bot: (
+            audio / statistics.median(times[f"e2e:{bot}"]),
+            audio / statistics.median(times[f"bare:{bot}"]),
+        )
+        for bot in BOTS
+    }
+
+
+def report(
+    found: dict[float, dict[str, list[float]]], args: argparse.Namespace, embedded: bool
+) -> None:
     console = Console()
-    console.print(table)
+    for seconds, times in found.items():
+        count = batch_size(seconds)
+        table = Table(
+            title=f"Featurebots on {count} x {seconds:g} s of 44.1 kHz stereo WAV "
+            "(real-time factor)"
+        )
+        columns: tuple[str, ...] = ("bot", "end to end (s)", "pool busy", "end to end RTF")
+        columns = (*columns, "librosa (s)", "librosa RTF")
+        for name in (*columns, "ratio"):
+            table.add_column(name, justify="left" if name == "bot" else "right")
+        for bot, (rtf, lib_rtf) in ratios(seconds, times).items():
+            e2e = statistics.median(times[f"e2e:{bot}"])
+            lib = statistics.median(times[f"bare:{bot}"])
+            busy = statistics.median(times[f"pool:{bot}"]) / e2e / args.processes
+            figures = (f"{e2e:.3f}", f"{busy:.0%}", f"{rtf:,.0f}", f"{lib:.3f}", f"{lib_rtf:,.0f}")
+            table.add_row(bot, *figures, f"{rtf / lib_rtf:.2f}")
+        console.print(table)
     where = "embedded PostgreSQL" if embedded else "COCHLEA_DATABASE_URL"
     console.print(
-        f"Medians of {args.repeats} runs after a warm-up; pool of {args.processes} process(es); "
-        f"API on loopback with {where}; {os.cpu_count()} CPUs. ratio = end-to-end RTF / librosa "
-        "RTF (1 = no overhead; mel, chroma and mfcc start from the stored STFT)."
+        f"Medians of {args.repeats} runs after a warm-up; {args.in_flight} job(s) in flight on a "
+        f"pool of {args.processes} process(es); API on loopback with {where}; "
+        f"{os.cpu_count()} CPUs; 1-min load {os.getloadavg()[0]:.1f}. ratio = end-to-end RTF / "
+        "librosa RTF (1 = no overhead; mel, chroma and mfcc start from the stored STFT); pool "
+        "busy = CPU time of the computing processes / (end-to-end time x processes)."
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of the test audio")
+    parser.add_argument(
+        "--seconds", type=float, nargs="+", default=[10.0, 300.0], help="sound lengths"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure")
     parser.add_argument("--processes", type=int, default=1, help="worker process pool size")
+    parser.add_argument("--in-flight", type=int, default=4, help="jobs at once (max_jobs)")
     args = parser.parse_args()
-    if args.seconds <= 0 or args.repeats < 1 or args.processes < 1:
-        parser.error("need --seconds > 0, --repeats >= 1 and --processes >= 1")
+    if min(args.seconds) <= 0 or min(args.repeats, args.processes, args.in_flight) < 1:
+        parser.error("need --seconds > 0 and --repeats, --processes, --in-flight >= 1")
     with (
         database() as (database_url, embedded),
         tempfile.TemporaryDirectory(prefix="cochlea-bench-bots-") as tmp,
         api(database_url, Path(tmp)) as base,
     ):
-        times = asyncio.run(measure(base, Path(tmp), args))
-    report(times, args, embedded)
+        found = asyncio.run(measure(base, Path(tmp), args))
+    report(found, args, embedded)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,13 @@ QUERIES = [
         "",
     ),
     Query(
+        "d0",
+        "the first page of annotations (no cursor)",
+        f"{{ annotations(first: 50) {_edges(ANNOTATION)} }}",
+        f"{{ allAnnotations({PK}, first: 50) {_edges(ANNOTATION)} }}",
+        "",
+    ),
+    Query(
         "d",
         "a deep keyset page (after: 90 % in)",
         f"query($v: String!) {{ annotations(first: 50, after: $v) {_edges(ANNOTATION)} }}",

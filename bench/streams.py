@@ -1,16 +1,19 @@
 """How fast streams deliver: live latency to many subscribers, and replay (catch-up) rate.
 
     python -m bench.streams [--subscribers 100] [--seconds 10] [--rate 50] [--replay 20000]
+                            [--many 1000]
 
 Live: two API processes share PostgreSQL and Redis; subscribers (half on each process) follow
 `annotationCreated` for one sound while a writer on process 1 commits `--rate` annotations per
-second in small batches. Latency is receipt time minus the annotation's `createdAt` (set in
-the commit slot just before the insert commits), so it covers insert, commit, the Redis
-wake-up, the subscriber's database read and the websocket send, measured on one clock.
+second in small batches; with a tenth of `--subscribers`, `--subscribers` and each `--many`
+count (those runs last a third of `--seconds`, at least 3 s). Latency is receipt time minus
+the annotation's `createdAt` (set in the commit slot just before the insert commits), so it
+covers insert, commit, the Redis wake-up, the shared reader's database read, rendering, the
+websocket send and this client's receipt, measured on one clock.
 
 Database reads per commit: index and sequential scans of the annotations table during the
-live run (PostgreSQL's own counters, `pg_stat_user_tables`), divided by the writer's commits,
-once with `--subscribers` and once with a tenth of them: with one shared reader per API
+live run, once every subscriber is live (PostgreSQL's own counters, `pg_stat_user_tables`),
+divided by the writer's commits, for each subscriber count: with one shared reader per API
 process they do not grow with the subscriber count.
 
 Replay: one subscriber resumes from a cursor `--replay` items back, per item
@@ -115,8 +118,18 @@ async def _seed_cursor(http: httpx.AsyncClient, url: str, token: str, sound: str
 
 
 async def live_latency(
-    urls: list[str], token: str, sound: str, *, subscribers: int, seconds: float, rate: int
-) -> list[float]:
+    urls: list[str],
+    token: str,
+    sound: str,
+    *,
+    subscribers: int,
+    seconds: float,
+    rate: int,
+    database_url: str | None = None,
+) -> tuple[list[float], float | None]:
+    """Receipt latencies of every delivery, and (given `database_url`) the annotations-table
+    scans per writer commit while the writer runs: counted once every subscriber is live, so
+    their one-off catch-up reads at the start do not enter it."""
     total = int(seconds * rate)
     latencies: list[float] = []
     ready = asyncio.Event()
@@ -124,17 +137,17 @@ async def live_latency(
 
     async with httpx.AsyncClient(timeout=60) as http:
         after = await _seed_cursor(http, urls[0], token, sound)
+        await _seed_cursor(http, urls[0], token, sound)  # what each subscriber catches up on
 
     async def listen(url: str) -> None:
         nonlocal opened
         stream = subscribe(url, SUBSCRIPTION, {"s": sound, "after": after})
-        first = asyncio.ensure_future(anext(stream))
-        await asyncio.sleep(0.5)  # connected and waiting (it resumes from `after` regardless)
+        await anext(stream)  # the second seed: caught up, and live from here on
         opened += 1
         if opened == subscribers:
             ready.set()
         got = 0
-        data = await first
+        data = await anext(stream)
         while True:
             now = time.time()
             created = datetime.fromisoformat(
@@ -148,15 +161,22 @@ async def live_latency(
             data = await anext(stream)
 
     listeners = [asyncio.ensure_future(listen(urls[i % len(urls)])) for i in range(subscribers)]
-    await asyncio.wait_for(ready.wait(), 60)
+    await asyncio.wait_for(ready.wait(), 120)
+    # Joining the shared reader follows the catch-up read at once; _scans waits until the
+    # statistics are flushed, so those reads are counted before this point.
+    before = await _scans(database_url) if database_url else 0
     batch = max(1, rate // 10)
+    commits = 0
     async with httpx.AsyncClient(timeout=60) as http:
         started = time.monotonic()
         for sent in range(0, total, batch):
             await _write(http, urls[0], token, sound, min(batch, total - sent), batch)
+            commits += 1
             await asyncio.sleep(max(0.0, started + (sent + batch) / rate - time.monotonic()))
-    await asyncio.wait_for(asyncio.gather(*listeners), 120)
-    return latencies
+    await asyncio.wait_for(asyncio.gather(*listeners), 300)
+    if database_url is None:
+        return latencies, None
+    return latencies, (await _scans(database_url) - before) / commits
 
 
 async def replay(
@@ -222,8 +242,11 @@ async def replay_batched(url: str, database_url: str, sound: str, *, items: int)
 
 
 async def _scans(database_url: str) -> int:
-    """Index plus sequential scans of the annotations table so far (all backends, flushed)."""
-    await asyncio.sleep(1.5)  # backends flush their statistics at most once a second
+    """Index plus sequential scans of the annotations table so far (all backends, flushed).
+    A busy backend flushes its counters at most once a second, an idle one up to 10 s later
+    (PostgreSQL's PGSTAT_IDLE_INTERVAL): without the wait, a subscriber's catch-up read just
+    before the window would be counted in it."""
+    await asyncio.sleep(11.0)
     connection = await asyncpg.connect(libpq_url(database_url))
     try:
         value = await connection.fetchval(
@@ -246,13 +269,17 @@ async def reads_per_commit(
     rate: int,
 ) -> tuple[list[float], float]:
     """A live run (as `live_latency`) and the annotations-table scans per writer commit."""
-    before = await _scans(database_url)
-    latencies = await live_latency(
-        urls, token, sound, subscribers=subscribers, seconds=seconds, rate=rate
+    latencies, per_commit = await live_latency(
+        urls,
+        token,
+        sound,
+        subscribers=subscribers,
+        seconds=seconds,
+        rate=rate,
+        database_url=database_url,
     )
-    scans = await _scans(database_url) - before
-    commits = -(-int(seconds * rate) // max(1, rate // 10)) + 1  # batches, plus the seed
-    return latencies, scans / commits
+    assert per_commit is not None
+    return latencies, per_commit
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -263,36 +290,62 @@ def percentile(values: list[float], q: float) -> float:
     )
 
 
+async def live_figures(
+    urls: list[str],
+    database_url: str,
+    token: str,
+    sound: str,
+    *,
+    counts: list[int],
+    seconds: float,
+    rate: int = 50,
+) -> list[tuple[int, list[float], float]]:
+    """`(subscribers, latencies, scans per commit)` of a live run at `rate` for each count;
+    runs of more than 100 subscribers are shortened to a third (each item is one message to
+    every subscriber, all received by this one client process)."""
+    figures = []
+    for count in counts:
+        length = seconds if count <= 100 else max(3.0, seconds / 3)
+        latencies, per_commit = await reads_per_commit(
+            urls, database_url, token, sound, subscribers=count, seconds=length, rate=rate
+        )
+        figures.append((count, latencies, per_commit))
+    return figures
+
+
 async def _run(args: argparse.Namespace, db_url: str, urls: list[str]) -> Table:
     async with httpx.AsyncClient(timeout=60) as http:
         token, sound = await _setup(http, urls[0])
-    latencies, per_commit = await reads_per_commit(
+    counts = sorted({max(1, args.subscribers // 10), args.subscribers, *args.many})
+    live = await live_figures(
         urls,
         db_url,
         token,
         sound,
-        subscribers=args.subscribers,
+        counts=[c for c in counts if c > 0],
         seconds=args.seconds,
         rate=args.rate,
-    )
-    few = max(1, args.subscribers // 10)
-    _, few_per_commit = await reads_per_commit(
-        urls, db_url, token, sound, subscribers=few, seconds=args.seconds / 2, rate=args.rate
     )
     replay_rate, raw_rate = await replay(urls[1], db_url, token, sound, items=args.replay)
     batched_rate = await replay_batched(urls[1], db_url, sound, items=args.replay)
     table = Table(title="Streams")
     for column in ("figure", "value", "limit", "ratio"):
         table.add_column(column, justify="right" if column != "figure" else "left")
-    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-    table.add_row(f"live latency p50, {args.subscribers} subscribers", f"{p50:.1f} ms", "", "")
-    table.add_row(f"live latency p99 ({len(latencies):,} deliveries)", f"{p99:.1f} ms", "", "")
-    table.add_row(
-        f"database reads per commit, {args.subscribers} subscribers",
-        f"{per_commit:.1f}",
-        f"{few_per_commit:.1f} ({few} subscribers)",
-        f"{per_commit / few_per_commit:.2f}",
-    )
+    fewest = live[0][2]
+    for count, latencies, per_commit in live:
+        p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+        table.add_row(
+            f"live latency, {count} subscribers ({len(latencies):,} deliveries)",
+            f"p50 {p50:.1f} | p99 {p99:.1f} ms",
+            "",
+            "",
+        )
+        table.add_row(
+            f"database reads per commit, {count} subscribers",
+            f"{per_commit:.2f}",
+            f"{fewest:.2f} ({live[0][0]} subscribers)",
+            f"{per_commit / fewest:.2f}" if fewest else "",
+        )
     table.add_row(
         f"replay of {args.replay:,} items (items/s)",
         f"{replay_rate:,.0f}",
@@ -316,6 +369,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=50, help="annotations committed per second")
     parser.add_argument("--replay", type=int, default=20_000)
+    parser.add_argument(
+        "--many", type=int, nargs="*", default=[1000], help="more subscriber counts to run"
+    )
     args = parser.parse_args()
     console = Console()
     with database() as (db_url, _), redis() as redis_url:

@@ -367,6 +367,13 @@ def test_compiled_and_resolved_reads_answer_alike(world: World, data: st.DataObj
             assert answers[0] == answers[1], one
         return
     assert compiled == resolved, query
+    # Asked again, maybe by someone else: a query answered whole by compiled statements is
+    # now answered by them alone (`api.graphql.compiled.prepared`), and must still agree.
+    again = data.draw(st.sampled_from([None, world.owner.token, world.other.token]))
+    resolved_again = (
+        resolved if again == viewer else _answer(world.fallback, query, variables, again)
+    )
+    assert _answer(world.compiled, query, variables, again) == resolved_again, query
 
 
 def test_arguments_under_a_fragment_of_another_node_type_do_not_apply(world: World) -> None:

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from api.settings import Settings
 from tests.factories import Account, make_annotations, make_sounds, make_user, sound_input
 from tests.server import GraphQLClient, running_api
+from tests.statements import counting
 
 PAGE = """totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
           edges { cursor node { id tags createdBy { name } } }"""
@@ -33,20 +31,6 @@ def resolvers_url(settings: Settings) -> Iterator[str]:
 @pytest.fixture
 def resolvers(gql: GraphQLClient, resolvers_url: str) -> GraphQLClient:
     return GraphQLClient(gql.http, resolvers_url)
-
-
-@contextmanager
-def counting() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(Engine, "before_cursor_execute", count)
 
 
 async def _library(gql: GraphQLClient, n_sounds: int) -> tuple[Account, str, list[dict[str, Any]]]:

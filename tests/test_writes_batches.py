@@ -161,6 +161,9 @@ RULES = [
     ("annotations", {"metadata": "dtype=float32"}, "metadata", "INVALID_METADATA"),
     ("annotations", {"metadata": {"blob": "x" * 16 * 1024}}, "metadata", "TOO_LARGE"),
     ("annotations", {"metadata": {"label": "nul\x00"}}, "metadata", "INVALID_METADATA"),
+    # stored, it could not be answered (responses are written with 64-bit integers)
+    ("annotations", {"metadata": {"n": 10**30}}, "metadata", "INVALID_METADATA"),
+    ("sounds", {"metadata": {"n": [-(2**63) - 1]}}, "metadata", "INVALID_METADATA"),
     ("annotations", {"tags": None}, None, "EMPTY"),
     ("annotations", {"tags": [], "metadata": {}}, None, "EMPTY"),
     ("annotations", {"sound": UNKNOWN_ID}, "sound", "NOT_FOUND"),

@@ -1,53 +1,55 @@
-"""Getting a user's sound: fetch the bytes behind a URL safely, then decode them into samples.
+"""Getting a user's sound: fetch the bytes behind a URL safely (decoding is `workers.decode`).
 
 `fetch_audio` treats every URL as hostile. Before each connection (the first request and every
 redirect hop) it resolves the host and checks ALL its addresses with the SSRF guard, then
 connects to a checked address itself: the request goes to `http(s)://<ip>:<port>/...` with the
 original `Host` header and, for https, the original name as TLS SNI and certificate hostname
 (httpcore's `sni_hostname` extension): no DNS lookup after the check, so no DNS rebinding.
-`Connection: close` stops a pooled connection opened for one name serving another name on the
-same address. Proxies are not used (they resolve names themselves): a caller passing its own
-`client` should create it with `trust_env=False`. Error reasons omit URL queries and userinfo.
-
-`decode_audio` tries libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...) from memory and
-falls back to audioread for other formats only when ffmpeg or GStreamer is installed.
+A client's pool keys connections by that IP, so a connection opened (and its certificate
+checked) for one name could serve another name on the same address: with a caller's `client`
+or none, every request says `Connection: close`. `FetchClients` keeps connections alive
+safely instead: one client per origin asked for, so a pooled connection only ever serves the
+name it was opened for (a job process reuses them across jobs). Proxies are not used (they
+resolve names themselves): a caller passing its own `client` should create it with
+`trust_env=False`. Error reasons omit URL queries and userinfo.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import io
-import re
-import tempfile
+import ssl
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import httpx
-import numpy as np
-import soundfile as sf
 
+from workers.decode import (
+    SNIFF_BYTES,
+    decode_audio,
+    decode_mono,
+    duration_seconds,
+    refuse_markup,
+)
 from workers.errors import (
-    DecodeError,
     FetchTimeout,
     HttpStatusError,
     InvalidUrl,
     NetworkError,
-    NotAudio,
     TooLarge,
     TooManyRedirects,
 )
 from workers.ssrf import IPNetwork, resolve_and_check
 
-__all__ = ["decode_audio", "duration_seconds", "fetch_audio"]
+__all__ = ["FetchClients", "decode_audio", "decode_mono", "duration_seconds", "fetch_audio"]
 
-HEADERS = {
+KEEP_ALIVE_HEADERS = {
     "User-Agent": "Cochlea-featurebot/1",
     "Accept": "audio/*, application/ogg, application/octet-stream;q=0.9, */*;q=0.1",
     "Accept-Encoding": "identity",  # the byte limit counts decoded bytes anyway
-    "Connection": "close",
 }
+HEADERS = {**KEEP_ALIVE_HEADERS, "Connection": "close"}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-SNIFF_BYTES = 1024
 DEFAULT_TOTAL_TIMEOUT = 900.0  # s; a server dripping a byte per read timeout cannot stall us
 
 
@@ -60,6 +62,7 @@ async def fetch_audio(
     max_redirects: int = 5,
     client: httpx.AsyncClient | None = None,
     total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT,
+    clients: FetchClients | None = None,
 ) -> bytes:
     """Download the body behind an http(s) URL, guarding against SSRF and oversized bodies.
 
@@ -70,18 +73,25 @@ async def fetch_audio(
     (retryable for 5xx and 429), `TooManyRedirects` (also for loops), `TooLarge` (from
     Content-Length up front, or as soon as the body passes `max_bytes`), `NotAudio` (an HTML
     or XML page). An empty body is returned as b"" (`decode_audio` refuses it).
+    With `clients` (and no `client`), each hop uses that origin's keep-alive client.
     """
-    own_client = client is None
-    if client is None:
-        client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+    own_client = client is None and clients is None
+    if client is None and clients is None:
+        client = _new_client()
     try:
         async with asyncio.timeout(total_timeout):
             current = _parse_url(url)
             seen = {str(current)}
             for _ in range(max_redirects + 1):
+                if client is not None:
+                    hop, headers = client, HEADERS
+                else:
+                    assert clients is not None
+                    hop, headers = await clients.for_url(current), KEEP_ALIVE_HEADERS
                 result = await _fetch_once(
-                    client, current, allow=allow_networks, max_bytes=max_bytes, limit=timeout
-                )
+                    hop, current, allow=allow_networks, max_bytes=max_bytes, limit=timeout,
+                    headers=headers,
+                )  # fmt: skip
                 if isinstance(result, bytes):
                     return result
                 current = result
@@ -92,8 +102,41 @@ async def fetch_audio(
     except TimeoutError:
         raise FetchTimeout(f"the fetch took longer than {total_timeout} s") from None
     finally:
-        if own_client:
+        if own_client and client is not None:
             await client.aclose()
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default verification (certifi), built once: loading it takes ~15 ms."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
+def _new_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(trust_env=False, follow_redirects=False, verify=_ssl_context())
+
+
+class FetchClients:
+    """Keep-alive clients for `fetch_audio`, one per origin (scheme, host, port) asked for, the
+    `max_origins` most recently used kept. Use within one event loop; `aclose` at the end."""
+
+    def __init__(self, *, max_origins: int = 16) -> None:
+        self.max_origins = max_origins
+        self._clients: OrderedDict[tuple[str, str, int | None], httpx.AsyncClient] = OrderedDict()
+
+    async def for_url(self, url: httpx.URL) -> httpx.AsyncClient:
+        """The client for `url`'s origin (made on first use; the oldest closed past the cap)."""
+        origin = (url.scheme, url.host, url.port)
+        client = self._clients.pop(origin, None) or _new_client()
+        self._clients[origin] = client
+        while len(self._clients) > self.max_origins:
+            _, oldest = self._clients.popitem(last=False)
+            await oldest.aclose()
+        return client
+
+    async def aclose(self) -> None:
+        while self._clients:
+            await self._clients.popitem()[1].aclose()
 
 
 def _shown(url: httpx.URL) -> str:
@@ -120,11 +163,12 @@ async def _fetch_once(
     allow: Sequence[IPNetwork],
     max_bytes: int,
     limit: float,
+    headers: dict[str, str],
 ) -> bytes | httpx.URL:
     """One hop: the body, or where a redirect points. Tries each checked address in turn."""
     host, shown = url.raw_host.decode("ascii"), _shown(url)
     port = url.port or (443 if url.scheme == "https" else 80)
-    headers = {"Host": url.netloc.decode("ascii"), **HEADERS}
+    headers = {"Host": url.netloc.decode("ascii"), **headers}
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
     failure: Exception | None = None
     for address in await resolve_and_check(host, port, allow=allow):
@@ -171,128 +215,12 @@ async def _handle(response: httpx.Response, *, url: httpx.URL, max_bytes: int) -
     size = 0
     async for chunk in response.aiter_bytes():
         if size < SNIFF_BYTES <= size + len(chunk):
-            _refuse_markup(b"".join([*chunks, chunk]), what=shown)
+            refuse_markup(b"".join([*chunks, chunk]), what=shown)
         chunks.append(chunk)
         size += len(chunk)
         if size > max_bytes:
             raise TooLarge(f"{shown} sent more than the limit of {max_bytes} bytes")
     body = b"".join(chunks)
     if size < SNIFF_BYTES:
-        _refuse_markup(body, what=shown)
+        refuse_markup(body, what=shown)
     return body
-
-
-def _refuse_markup(prefix: bytes, *, what: str) -> None:
-    """NotAudio if the bytes start like an HTML/XML document (no audio format starts with '<')."""
-    head = prefix[:SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf").lstrip()
-    if head.startswith(b"<") and b"\x00" not in head:
-        raise NotAudio(f"{what} is an HTML or XML page, not audio")
-
-
-# libsndfile clamps a WAV/AIFF whose data chunk runs past the end of the file to what is
-# there, logging "data : 176400 (should be 88178)"; sizes streaming writers leave unset
-# (0xFFFFFFFF) are not truncation.
-_SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
-_PLACEHOLDER_SIZES = {0xFFFFFFFF, 0x7FFFFFFF, 0xFFFFFFFE}
-
-
-def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode a whole audio file held in memory.
-
-    Returns
-    -------
-    y : np.ndarray, float32, shape (channels, samples), C-contiguous
-        Channels first (librosa's multichannel layout), nominally in [-1, 1]; mono files
-        give shape (1, samples). Mix with `y.mean(axis=0)` or pass it to a feature as is.
-    sr : int
-        Sample rate in Hz.
-
-    Raises `NotAudio` for an HTML/XML page and `DecodeError` for empty, truncated,
-    sample-less, non-finite or undecodable data; never anything else for bad input.
-    """
-    if not data:
-        raise DecodeError("the file is empty (0 bytes)")
-    _refuse_markup(data, what="the file")
-    try:
-        return _decode_soundfile(data)
-    except (sf.SoundFileError, RuntimeError, ValueError, EOFError) as exc:
-        reason = getattr(exc, "error_string", None) or str(exc)
-    return _decode_audioread(data, soundfile_reason=reason)
-
-
-def _decode_soundfile(data: bytes) -> tuple[np.ndarray, int]:
-    with sf.SoundFile(io.BytesIO(data)) as audio:
-        declared, sr, log = audio.frames, audio.samplerate, audio.extra_info
-        frames = audio.read(dtype="float32", always_2d=True)
-    return _checked(frames.T, sr, declared=declared, log=log)
-
-
-def _checked(y: np.ndarray, sr: int, *, declared: int, log: str = "") -> tuple[np.ndarray, int]:
-    read = y.shape[1]
-    if read == 0:
-        raise DecodeError("the file contains no audio samples (empty or truncated)")
-    for size, actual in _SHORT_CHUNK.findall(log):
-        if int(size) not in _PLACEHOLDER_SIZES and int(size) > int(actual):
-            raise DecodeError(f"truncated: header announces {size} audio bytes, {actual} remain")
-    if declared > 0 and declared - read > max(declared // 100, 1):
-        raise DecodeError(f"truncated: the header announces {declared} frames, {read} decoded")
-    if not np.all(np.isfinite(y)):
-        raise DecodeError("the file contains NaN or infinite samples")
-    return np.ascontiguousarray(y, dtype=np.float32), int(sr)
-
-
-@functools.cache
-def _audioread_backends() -> tuple[type, ...]:
-    """audioread decoders that add formats beyond libsndfile: ffmpeg, GStreamer (if present)."""
-    from audioread import ffdec
-
-    backends: list[type] = [ffdec.FFmpegAudioFile] if ffdec.available() else []
-    try:
-        from audioread import gstdec
-
-        backends.append(gstdec.GstAudioFile)
-    except Exception:  # PyGObject or GStreamer missing or broken
-        pass
-    return tuple(backends)
-
-
-def _decode_audioread(data: bytes, *, soundfile_reason: str) -> tuple[np.ndarray, int]:
-    import audioread
-
-    backends = _audioread_backends()
-    if not backends:
-        raise DecodeError(
-            f"unsupported or corrupt audio ({soundfile_reason}); other formats need ffmpeg "
-            "or GStreamer, and neither is installed"
-        )
-    with tempfile.NamedTemporaryFile(suffix=".audio") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        try:
-            with audioread.audio_open(tmp.name, backends=list(backends)) as audio:
-                sr, channels, duration = int(audio.samplerate), int(audio.channels), audio.duration
-                pcm = b"".join(audio)
-        except (audioread.DecodeError, OSError, EOFError, ValueError) as exc:
-            raise DecodeError(f"unsupported or corrupt audio ({soundfile_reason}; {exc})") from None
-    if channels <= 0 or sr <= 0:
-        raise DecodeError(f"unsupported or corrupt audio ({soundfile_reason}; no audio stream)")
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-    usable = len(samples) // channels * channels
-    declared = int((duration or 0) * sr)  # from the container header, as ffmpeg reports it
-    return _checked(samples[:usable].reshape(-1, channels).T, sr, declared=declared)
-
-
-def duration_seconds(data: bytes) -> float:
-    """Duration of an audio file from its header (cheap: no full decode when libsndfile can).
-
-    MP3 durations come from the Xing/LAME header or are estimated from the file size.
-    Raises `DecodeError`/`NotAudio` like `decode_audio`.
-    """
-    try:
-        info = sf.info(io.BytesIO(data))
-        if info.samplerate > 0 and info.frames > 0:
-            return float(info.frames) / float(info.samplerate)
-    except (sf.SoundFileError, RuntimeError, ValueError, EOFError):
-        pass
-    y, sr = decode_audio(data)
-    return y.shape[1] / sr

@@ -4,6 +4,7 @@ Audio bots fetch the sound (SSRF-guarded), decode, compute and store the array i
 pool (`workers.bots.compute.run_job`), then annotate. Spectral bots read the stft bot's array
 from the store by bucket and key (not through its public URL, which may be unreachable from
 here), compute and store in the pool too, then annotate.
+Annotations of jobs finishing together leave in one call (`workers.bots.batching`).
 Every step is idempotent: objects are overwritten with the same bytes, annotations carry keys.
 The job runs under `failures.guarded`, so errors end as retries or recorded failures.
 """
@@ -20,8 +21,9 @@ from typing import Any, TypeVar
 
 from workers import failures
 from workers.bots import BOTS, Namespace
+from workers.bots.batching import AnnotationBatcher
 from workers.bots.compute import Computed, Job, run_job
-from workers.bots.publish import array_annotation, create_annotations, onset_annotations
+from workers.bots.publish import array_annotation, onset_annotations
 from workers.sdk.arrays import ArrayStore, bucket_name, object_key
 from workers.sdk.client import ApiClient
 from workers.ssrf import IPNetwork
@@ -49,6 +51,13 @@ class Runtime:
     max_seconds: float = 2 * 3600
     policy: failures.RetryPolicy = field(default_factory=failures.RetryPolicy)
     _pool: ProcessPoolExecutor | None = None
+    _batchers: dict[str, AnnotationBatcher] = field(default_factory=dict)
+
+    def batcher(self, bot: str) -> AnnotationBatcher:
+        """`bot`'s annotation calls, coalesced across its jobs (`workers.bots.batching`)."""
+        if bot not in self._batchers:
+            self._batchers[bot] = AnnotationBatcher(self.clients[bot])
+        return self._batchers[bot]
 
     @property
     def pool(self) -> ProcessPoolExecutor:
@@ -118,7 +127,7 @@ async def process(*, runtime: Runtime, bot: str, node: dict[str, Any]) -> dict[s
         runtime=runtime, bot=bot, computed=computed, source_id=source_id, sound_id=sound_id,
         duration=duration,
     )  # fmt: skip
-    ids = await create_annotations(client=runtime.clients[bot], inputs=inputs)
+    ids = await runtime.batcher(bot).create(inputs)
     log.info("%s: %s -> %d annotation(s)", bot, source_id, len(ids))
     return {"sound": sound_id, "annotations": len(ids), "first": ids[0] if ids else None}
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
+from api.db.read_pool import ReadPool
 from api.db.request_engine import RequestEngine
 from api.errors import Unauthenticated
 from api.events import EventHub
@@ -16,6 +17,10 @@ from api.services import auth
 from api.services.ratelimit import Budget, Limiter
 from api.services.records import UserRecord
 from api.settings import Settings
+
+if TYPE_CHECKING:
+    from api.graphql.compiled.executor import Plan
+    from api.graphql.limits.cost import Cost
 
 _UNSET: Any = object()
 
@@ -33,6 +38,12 @@ class Context:
     http_response: Response | None = None  # status and headers of an HTTP answer (not websockets)
     rate_limit: Budget | None = None  # what this request paid, once it has (`api.graphql.limits`)
     live_subscriptions: int = 0  # on this websocket
+    reads: ReadPool | None = None  # compiled reads' pool (None: they read through `engine`)
+    # Filled in as the request runs, for `api.graphql.compiled.prepared`: what it costs, what
+    # it paid (when billed before execution), and the statement of each compiled root field.
+    cost: Cost | None = None
+    prepaid: Budget | None = None
+    compiled_roots: dict[str, Plan] = field(default_factory=dict)
     _viewer: Any = _UNSET
 
     async def viewer(self) -> UserRecord | None:
@@ -86,6 +97,7 @@ def make_context(
     limiter: Limiter | None = None,
     client_address: str | None = None,
     http_response: Response | None = None,
+    reads: ReadPool | None = None,
 ) -> Context:
     """A request's context: shared handles, plus its own viewer cache and dataloaders, and its
     own share of the pool (at most COCHLEA_MAX_CONNECTIONS_PER_REQUEST connections at once)."""
@@ -100,4 +112,5 @@ def make_context(
         limiter=limiter,
         client_address=client_address,
         http_response=http_response,
+        reads=reads,
     )

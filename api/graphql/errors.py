@@ -24,7 +24,8 @@ log = logging.getLogger("cochlea.graphql")
 
 def _statement_timed_out(error: BaseException) -> bool:
     """PostgreSQL cancelled the statement (SQLSTATE 57014: COCHLEA_STATEMENT_TIMEOUT_SECONDS)."""
-    return getattr(getattr(error, "orig", None), "sqlstate", None) == "57014"
+    own = getattr(error, "sqlstate", None)  # asyncpg's error (the compiled reads' pool)
+    return (own or getattr(getattr(error, "orig", None), "sqlstate", None)) == "57014"
 
 
 # SQLSTATE classes/codes meaning "the database went away or is not taking work right now":

@@ -9,21 +9,26 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.errors import Unauthenticated
+from api.graphql import fastlane
+from api.graphql.compiled import prepared
 from api.graphql.context import Context, make_context
 from api.graphql.limits.deadline import TimedOut, within
 from api.graphql.schema import schema
+from api.settings import Settings
 from api.web import graphiql_response
 
 
@@ -42,7 +47,8 @@ logging.getLogger("strawberry.ws.task").addFilter(_QuietDisconnects())
 class CochleaGraphQL(GraphQL[Context, None]):
     """GraphQL over HTTP (queries, mutations) and graphql-transport-ws (subscriptions)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -53,6 +59,7 @@ class CochleaGraphQL(GraphQL[Context, None]):
             # Subscriptions are capped by QueryLimits, with a coded error.
             max_subscriptions_per_connection=None,
         )
+        self.prepared = prepared.PreparedAnswers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,6 +74,31 @@ class CochleaGraphQL(GraphQL[Context, None]):
         except TimedOut:
             response = timed_out(seconds)
         await response(scope, receive, send)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A query already answered whole by compiled statements is answered by them again
+        (`api.graphql.compiled.prepared`); anything else executes as usual."""
+        key = None
+        if request_adapter.method == "POST" and self.settings.compiled_reads:
+            key = prepared.request_key(
+                request_data.query, request_data.operation_name, request_data.variables
+            )
+            answered = await self.prepared.answer(key, context)
+            if answered is not None:
+                return answered
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        self.prepared.remember(key, context, result)
+        return result
 
     async def on_ws_connect(self, context: Context) -> UnsetType:
         """A key in `connection_init` must be good: a bad one closes the socket (4403)."""
@@ -85,6 +117,19 @@ class CochleaGraphQL(GraphQL[Context, None]):
         As text: Strawberry sends bytes over a websocket as binary frames, which
         graphql-transport-ws clients (browsers' graphql-ws) cannot read."""
         return orjson.dumps(data).decode()
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """A batch mutation's body through the fast lane (`api.graphql.fastlane`) if it can."""
+        if (
+            self.settings.fast_batches
+            and self._get_stream_transport_from_headers(request.headers) is None
+        ):
+            fast = await fastlane.parse_http_body(request)
+            if fast is not None:
+                return fast
+        return await super().parse_http_body(request)
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -109,6 +154,7 @@ class CochleaGraphQL(GraphQL[Context, None]):
             limiter=state.limiter,
             client_address=request.client.host if request.client else None,
             http_response=None if isinstance(response, WebSocket) else response,
+            reads=getattr(state, "reads", None),
         )
         request.scope["cochlea.context"] = context  # for the request timeout to clean up after
         return context

@@ -9,7 +9,7 @@ or a bot that crashed part-way can simply send the same batch again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -62,14 +62,15 @@ async def write_batch(
     stream: cursors.Kind,
     creator: uuid.UUID,
     keys: Sequence[str | None],
-    columns: Mapping[str, str],
-    build_row: Callable[[int, uuid.UUID, datetime], dict[str, Any]],
+    columns: Sequence[str],
+    build_row: Callable[[int, uuid.UUID, datetime], tuple[tuple[Any, ...], R]],
     check_in_slot: Callable[[AsyncConnection, list[int]], Any] | None = None,
 ) -> BatchResult[R]:
-    """Create the inputs whose key is new, in one statement inside the kind's commit slot.
+    """Create the inputs whose key is new, in one COPY inside the kind's commit slot.
 
-    `build_row(index, id, now)` gives the row of input `index`. `check_in_slot(conn, indexes)`
-    may return problems found under the slot (e.g. duplicates of stored rows); then nothing is
+    `build_row(index, id, now)` gives input `index`'s row (a tuple in `columns` order, as
+    `bulk.insert_rows` takes it) and the record it becomes. `check_in_slot(conn, indexes)` may
+    return problems found under the slot (e.g. duplicates of stored rows); then nothing is
     written.
     """
     table: Table = kind.table
@@ -84,13 +85,12 @@ async def write_batch(
                 return BatchResult(problems=problems)
         now = datetime.now(UTC)
         new_ids = ids.mint(count=len(fresh), after=newest)
-        rows = [build_row(i, new_id, now) for i, new_id in zip(fresh, new_ids, strict=True)]
-        await insert_rows(conn, table, columns, rows)
-    made = dict(zip(fresh, rows, strict=True))
-    items = [
-        kind.to_record(_record_fields(kind, made[i])) if i in made else existing[keys[i] or ""]
-        for i in range(len(keys))
-    ]
+        built = [build_row(i, new_id, now) for i, new_id in zip(fresh, new_ids, strict=True)]
+        await insert_rows(conn, table, columns, [row for row, _ in built])
+    if len(fresh) == len(keys):
+        return BatchResult(items=[record for _, record in built], created=len(fresh))
+    made = {i: record for i, (_, record) in zip(fresh, built, strict=True)}
+    items = [made[i] if i in made else existing[keys[i] or ""] for i in range(len(keys))]
     return BatchResult(items=items, created=len(fresh))
 
 

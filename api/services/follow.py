@@ -136,21 +136,35 @@ async def _pages(
     on_page: Callable[[], None] | None,
 ) -> AsyncGenerator[list[tuple[str, R]], None]:
     """Pages of `kind` matching `filter` after `after` (up to id `through` when given) until
-    the read comes back short."""
-    while True:
-        page = await list_page(
-            engine=engine,
-            kind=kind,
-            filter=filter,
-            request=PageRequest(first=page_size, after=after),
-            max_size=page_size,
-            extra=kind.table.c.id <= through if through is not None else None,
+    the read comes back short. The next page is read while the consumer sends this one (a
+    full page says more follow), so catching up overlaps the database with the socket."""
+
+    def read(after: str | None) -> asyncio.Task[Any]:
+        return asyncio.ensure_future(
+            list_page(
+                engine=engine,
+                kind=kind,
+                filter=filter,
+                request=PageRequest(first=page_size, after=after),
+                max_size=page_size,
+                extra=kind.table.c.id <= through if through is not None else None,
+            )
         )
-        if on_page is not None:
-            on_page()
-        if page.items:
+
+    pending: asyncio.Task[Any] | None = read(after)
+    try:
+        while pending is not None:
+            page = await pending
+            pending = None
+            if on_page is not None:
+                on_page()
             items = [(page.cursor(index), item) for index, item in enumerate(page.items)]
-            yield items
-            after = items[-1][0]
-        if not page.has_next_page:
-            return
+            if page.has_next_page and items:
+                pending = read(items[-1][0])
+            if items:
+                yield items
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending

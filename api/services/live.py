@@ -89,6 +89,11 @@ MATCHERS: dict[str, Callable[[Any, Any, CreatorTypes], bool]] = {
 }
 
 
+class Shared(list[tuple[str, R]]):
+    """Items as a reader handed them to every tap: the very same record objects reach each
+    subscriber of the process, so what one renders of them the others may reuse."""
+
+
 class Tap(Generic[R]):
     """One subscriber's place at a reader: the matching items above `floor`, at most `limit`."""
 
@@ -116,10 +121,10 @@ class Tap(Generic[R]):
         if added or self.overflowed:
             self.ready.set()
 
-    def take(self, most: int) -> list[tuple[str, R]]:
+    def take(self, most: int) -> Shared[R]:
         """Up to `most` waiting items, oldest first."""
         count = min(most, len(self.items))
-        taken = [self.items.popleft() for _ in range(count)]
+        taken = Shared(self.items.popleft() for _ in range(count))
         if not self.items:
             self.ready.clear()
         return taken

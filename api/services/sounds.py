@@ -20,24 +20,13 @@ from api.services.records import SoundRecord, UserRecord
 
 MAX_SOUNDS_PER_BATCH = 1000
 
-_COLUMNS = {
-    "id": "uuid",
-    "created_at": "timestamptz",
-    "created_by": "uuid",
-    "key": "text",
-    "title": "text",
-    "audio_url": "text",
-    "low_quality_audio_url": "text",
-    "info_url": "text",
-    "license": "text",
-    "duration_seconds": "float8",
-    "tags": "text[]",
-    "tags_lc": "text[]",
-    "metadata": "jsonb",
-}
+_COLUMNS = (
+    "id", "created_at", "created_by", "key", "title", "audio_url", "low_quality_audio_url",
+    "info_url", "license", "duration_seconds", "tags", "tags_lc", "metadata",
+)  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a batch builds up to 1,000, and frozen ones cost 3x as much
 class SoundInput:
     title: str
     audio_url: str
@@ -50,8 +39,10 @@ class SoundInput:
     metadata: Any = None  # checked to be a JSON object by validation.metadata
 
 
-def _check(index: int, item: SoundInput) -> tuple[list[str], list[Problem]]:
+def _check(index: int, item: SoundInput) -> tuple[list[str], str | None, list[Problem]]:
+    """Input `index`'s problems, with its clean tags and its metadata as JSON text."""
     tags, tag_problem = validation.tags(index, "tags", item.tags)
+    metadata, metadata_problem = validation.metadata_json(index, "metadata", item.metadata)
     found = [
         validation.key(index, "key", item.key),
         validation.text(index, "title", item.title, required=True, max_length=512),
@@ -60,14 +51,14 @@ def _check(index: int, item: SoundInput) -> tuple[list[str], list[Problem]]:
         validation.url(index, "infoUrl", item.info_url),
         validation.positive_seconds(index, "durationSeconds", item.duration_seconds),
         tag_problem,
-        validation.metadata(index, "metadata", item.metadata),
+        metadata_problem,
         None
         if item.license in LICENSES
         else Problem(
             index, "license", "INVALID_LICENSE", f"license must be one of {', '.join(LICENSES)}"
         ),
     ]
-    return tags, [p for p in found if p is not None]
+    return tags, metadata, [p for p in found if p is not None]
 
 
 async def create_sounds(
@@ -77,11 +68,11 @@ async def create_sounds(
     creator = permissions.require(viewer, "create_sounds")
     check_size(len(inputs), maximum=MAX_SOUNDS_PER_BATCH, what="sounds")
     problems: list[Problem] = duplicate_keys([s.key for s in inputs])
-    clean_tags: list[list[str]] = []
+    checked: list[tuple[list[str], str | None]] = []
     first_use: dict[str, int] = {}
     for index, item in enumerate(inputs):
-        tags, found = _check(index, item)
-        clean_tags.append(tags)
+        tags, metadata, found = _check(index, item)
+        checked.append((tags, metadata))
         problems.extend(found)
         if item.audio_url in first_use:
             problems.append(
@@ -109,24 +100,20 @@ async def create_sounds(
             if inputs[i].audio_url in taken
         ]
 
-    def build_row(index: int, id_: uuid.UUID, now: datetime) -> dict[str, Any]:
+    by = creator.id
+
+    def build_row(index: int, id_: uuid.UUID, now: datetime) -> tuple[tuple[Any, ...], SoundRecord]:
         item = inputs[index]
-        tags = clean_tags[index]
-        return {
-            "id": id_,
-            "created_at": now,
-            "created_by": creator.id,
-            "key": item.key,
-            "title": item.title.strip(),
-            "audio_url": item.audio_url,
-            "low_quality_audio_url": item.low_quality_audio_url,
-            "info_url": item.info_url,
-            "license": item.license,
-            "duration_seconds": float(item.duration_seconds),
-            "tags": tags,
-            "tags_lc": [t.lower() for t in tags],
-            "metadata": item.metadata,
-        }
+        tags, metadata = checked[index]
+        title, seconds = item.title.strip(), float(item.duration_seconds)
+        lq_url, info_url = item.low_quality_audio_url, item.info_url
+        row = (id_, now, by, item.key, title, item.audio_url, lq_url, info_url, item.license,
+               seconds, tags, [t.lower() for t in tags], metadata)  # fmt: skip
+        record = SoundRecord(
+            id_, now, by, title, item.audio_url, lq_url, info_url, item.license, seconds, tags,
+            item.metadata,
+        )  # fmt: skip
+        return row, record
 
     return await write_batch(
         engine=engine,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -27,10 +28,12 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Select
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
+from api.db.request_engine import RequestEngine
 from api.errors import CochleaError
 from api.graphql.compiled.compiler import (
     CompiledNode,
@@ -43,8 +46,28 @@ from api.graphql.compiled.compiler import (
 # Compiled statements of recent (document, field, variables): a bot sends the same few
 # documents over and over, and building a statement costs more than running it.
 PLAN_CACHE_SIZE = 1024
-PLANS: OrderedDict[tuple[Any, ...], Select[Any] | None] = OrderedDict()
+PLANS: OrderedDict[tuple[Any, ...], Plan | None] = OrderedDict()
 _MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A field's statement, and the same rendered once for asyncpg (`$n` text and its
+    arguments in order), which the read pool sends as is."""
+
+    statement: Select[Any]
+    sql: str
+    args: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, statement: Select[Any], dialect: Dialect) -> Plan:
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        params = compiled.construct_params()
+        # The conversions SQLAlchemy applies to values before the driver (arrays' items, say).
+        processors: dict[str, Any] = getattr(compiled, "_bind_processors", {})
+        names = compiled.positiontup or []
+        args = tuple(processors[n](params[n]) if n in processors else params[n] for n in names)
+        return cls(statement, compiled.string, args)
 
 
 class CompiledReadsExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -105,31 +128,33 @@ class CompiledReadsExecutor(StrawberryGraphQLCoreExecutionContext):
         key = self._plan_key(path)
         cached = PLANS.get(key, _MISSING) if key is not None else _MISSING
         if key is not None and cached is not _MISSING:
-            statement = cached
+            plan = cached
             with contextlib.suppress(KeyError):  # evicted meanwhile by another thread's app
                 PLANS.move_to_end(key)
         else:
-            statement = None
+            plan = None
             if not any(d.defer_usage for d in field_details_list):
                 try:
                     statement = self._compile(return_type, field_details_list, page)
+                    plan = Plan.of(statement, info.context.engine.dialect)
                 except (Unsupported, CochleaError):
                     # An argument the compiler refuses anywhere in the selection, even under
                     # a fragment of another node type: the resolvers decide, and report it
                     # exactly where they would (or not at all where it does not apply).
-                    statement = None
+                    plan = None
             if key is not None:
-                PLANS[key] = statement
+                PLANS[key] = plan
                 while len(PLANS) > PLAN_CACHE_SIZE:
                     with contextlib.suppress(KeyError):
                         PLANS.popitem(last=False)
-        if statement is None:
+        if plan is None:
             completed = super().complete_value(
                 return_type, field_details_list, info, path, await page.fallback(), position_context
             )
             return await completed if self.is_awaitable(completed) else completed
-        async with info.context.engine.connect() as conn:
-            text = (await conn.execute(statement)).scalar_one()
+        if path.prev is None:
+            info.context.compiled_roots[path.key] = plan
+        text = await fetch(info.context, plan)
         # Embedded as PostgreSQL wrote it: the view encodes with orjson, which copies a
         # Fragment into the response without parsing or re-encoding it.
         return orjson.Fragment(text) if text is not None else None
@@ -166,3 +191,22 @@ class CompiledReadsExecutor(StrawberryGraphQLCoreExecutionContext):
             raise Unsupported(str(named))
         types = list(self.schema.get_possible_types(named))
         return compile_node(self, types, field_details_list, page)
+
+
+async def fetch(context: Any, plan: Plan) -> str | None:
+    """The field's JSON text: one statement on the read pool (one round trip), or through the
+    engine when the context has no pool (in-process callers such as the bench's SQL capture).
+    Either way within the request's share of connections (`RequestEngine`)."""
+    engine = context.engine
+    reads = context.reads
+    if reads is None:
+        async with engine.connect() as conn:
+            text: str | None = (await conn.execute(plan.statement)).scalar_one()
+        return text
+    slots = engine.slots if isinstance(engine, RequestEngine) else None
+    if slots is None:
+        text = await reads.fetchval(plan.sql, plan.args)
+        return text
+    async with slots:
+        text = await reads.fetchval(plan.sql, plan.args)
+    return text

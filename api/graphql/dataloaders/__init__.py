@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,22 +21,36 @@ async def _load(engine: AsyncEngine, kind: Kind[Any, Any], keys: Sequence[uuid.U
     return await load_by_ids(engine=engine, kind=kind, ids=keys)
 
 
-@dataclass(frozen=True)
 class Loaders:
-    users: DataLoader[uuid.UUID, UserRecord | None]
-    sounds: DataLoader[uuid.UUID, SoundRecord | None]
-    annotations: DataLoader[uuid.UUID, AnnotationRecord | None]
-    nested: NestedLoaders  # pages of nested lists, batched over their parents
+    """A request's loaders, each made on first use: a compiled read uses none of them, and
+    making all six for every request cost more than its statement."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
 
     @classmethod
     def create(cls, engine: AsyncEngine) -> Loaders:
-        return cls(
-            users=DataLoader(load_fn=partial(_load, engine, USERS)),
-            sounds=DataLoader(load_fn=partial(_load, engine, SOUNDS)),
-            annotations=DataLoader(load_fn=partial(_load, engine, ANNOTATIONS)),
-            nested=NestedLoaders.create(engine),
-        )
+        return cls(engine)
+
+    @cached_property
+    def users(self) -> DataLoader[uuid.UUID, UserRecord | None]:
+        return DataLoader(load_fn=partial(_load, self._engine, USERS))
+
+    @cached_property
+    def sounds(self) -> DataLoader[uuid.UUID, SoundRecord | None]:
+        return DataLoader(load_fn=partial(_load, self._engine, SOUNDS))
+
+    @cached_property
+    def annotations(self) -> DataLoader[uuid.UUID, AnnotationRecord | None]:
+        return DataLoader(load_fn=partial(_load, self._engine, ANNOTATIONS))
+
+    @cached_property
+    def nested(self) -> NestedLoaders:
+        """Pages of nested lists, batched over their parents."""
+        return NestedLoaders.create(self._engine)
 
     def all(self) -> list[DataLoader[Any, Any]]:
-        """Every loader of the request (to cancel what they still await)."""
-        return [self.users, self.sounds, self.annotations, *self.nested.all()]
+        """Every loader the request made (to cancel what they still await)."""
+        made = self.__dict__
+        loaders = [made[name] for name in ("users", "sounds", "annotations") if name in made]
+        return loaders + (made["nested"].all() if "nested" in made else [])

@@ -29,7 +29,7 @@ from api.graphql.limits.cost import (
     describe,
     measure,
 )
-from api.services.ratelimit import Lease, Limiter, points
+from api.services.ratelimit import Budget, Lease, Limiter, points
 from api.settings import Settings
 
 SHAPES = ShapeCache(maxsize=1024)
@@ -69,9 +69,17 @@ def check_shape(shape: Shape, cost: Cost, settings: Settings) -> None:
 
 async def charge(context: Context, cost: Cost) -> None:
     """Pay for this request from its client's hourly budget, or refuse it with RATE_LIMITED."""
+    budget = context.prepaid if context.prepaid is not None else await bill(context, cost)
+    if budget is not None:
+        settle(context, budget)
+
+
+async def bill(context: Context, cost: Cost) -> Budget | None:
+    """Take this request's points from its client's budget (None: no limiter, or Redis is
+    down); `settle` then reports the result."""
     limiter = context.limiter
     if limiter is None or not limiter.enabled:
-        return
+        return None
     try:
         viewer = await context.viewer()
     except Unauthenticated:
@@ -81,9 +89,11 @@ async def charge(context: Context, cost: Cost) -> None:
     else:
         address = context.client_address or "unknown"
         client, limit = "address:" + address, context.settings.rate_limit_anon_points
-    budget = await limiter.charge(client=client, cost=points(cost.requests), limit=limit)
-    if budget is None:
-        return
+    return await limiter.charge(client=client, cost=points(cost.requests), limit=limit)
+
+
+def settle(context: Context, budget: Budget) -> None:
+    """The budget in the response's headers; RATE_LIMITED (HTTP 429) if it was refused."""
     response = context.http_response
     if response is not None:
         response.headers["x-ratelimit-limit"] = str(budget.limit)
@@ -218,6 +228,7 @@ class QueryLimits(SchemaExtension):
         )
         cost = measure(shape, execution.variables)
         check_shape(shape, cost, context.settings)
+        context.cost = cost
         await charge(context, cost)
         if execution.operation_type is OperationType.SUBSCRIPTION:
             subscription = _Subscription(context)

@@ -2,9 +2,11 @@
 `soundsCreated` and `annotationsCreated`.
 
 Each event is an edge `{ cursor node }` with the same cursor the connections use, so a client
-can page with `after:` and subscribe with `after:` interchangeably. The batched fields send a
+can page with `after:` and subscribe with `after:` interchangeably. The resolvers yield the
+records (`rendering.LiveEdges`); the executor (`events`) renders each distinct selection once
+per live item for all the subscribers of a process that share it. The batched fields send a
 list of such edges per message (one database page, up to `maxBatch`), in the same order and
-with the same cursors: a bot catching up pays one execution and one websocket message per page
+with the same cursors: a bot catching up pays one rendering and one websocket message per page
 instead of per item.
 """
 
@@ -17,12 +19,14 @@ from typing import Any
 import strawberry
 
 from api.errors import BadUserInput
+from api.graphql.subscriptions.rendering import LiveEdges
 from api.graphql.types.annotation import Annotation
 from api.graphql.types.connection import Edge
 from api.graphql.types.filters import AnnotationFilter, SoundFilter
 from api.graphql.types.sound import Sound
 from api.graphql.types.user import User
-from api.services.follow import PAGE_SIZE, follow, follow_pages
+from api.services.follow import PAGE_SIZE, follow_pages
+from api.services.live import Shared
 from api.services.reading import ANNOTATIONS, SOUNDS, USERS, Kind
 
 
@@ -36,7 +40,7 @@ async def _edges(
     context = info.context
     await context.require_read()
     hub = context.events
-    items = follow(
+    pages = follow_pages(
         engine=context.engine,
         kind=kind,
         filter=service_filter,
@@ -45,9 +49,11 @@ async def _edges(
         on_page=context.renew_loaders,
         reader=hub.reader(kind.name),
     )
-    async with aclosing(items):  # a closed subscription leaves the shared reader at once
-        async for cursor, record in items:
-            yield Edge(cursor=cursor, node=convert(record))
+    async with aclosing(pages):  # a closed subscription leaves the shared reader at once
+        async for page in pages:
+            shared = type(page) is Shared
+            for item in page:
+                yield LiveEdges(items=(item,), convert=convert, many=False, shared=shared)
 
 
 DEFAULT_BATCH = 100
@@ -60,7 +66,7 @@ async def _edge_batches(
     after: str | None,
     max_batch: int,
     convert: Any,
-) -> AsyncGenerator[list[Any], None]:
+) -> AsyncGenerator[Any, None]:
     if not 1 <= max_batch <= PAGE_SIZE:
         raise BadUserInput(
             f"maxBatch must be between 1 and {PAGE_SIZE}, got {max_batch}", argument="maxBatch"
@@ -80,7 +86,7 @@ async def _edge_batches(
     )
     async with aclosing(pages):
         async for page in pages:
-            yield [Edge(cursor=cursor, node=convert(record)) for cursor, record in page]
+            yield LiveEdges(items=page, convert=convert, many=True, shared=type(page) is Shared)
 
 
 _BATCH_HELP = (
