@@ -42,12 +42,16 @@ from api.graphql.compiled.compiler import (
     compile_connection,
     compile_node,
 )
+from api.graphql.compiled.records import render_records
 
 # Compiled statements of recent (document, field, variables): a bot sends the same few
 # documents over and over, and building a statement costs more than running it.
 PLAN_CACHE_SIZE = 1024
 PLANS: OrderedDict[tuple[Any, ...], Plan | None] = OrderedDict()
 _MISSING: Any = object()
+# The batch mutations' payloads: their lists of thousands of new records are written from the
+# records (`records.render_records`) when the selection is the nodes' own columns.
+PAYLOAD_TYPES = frozenset({"CreateAnnotationsPayload", "CreateSoundsPayload"})
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,11 @@ class CompiledReadsExecutor(StrawberryGraphQLCoreExecutionContext):
             return self._complete_compiled(
                 return_type, field_details_list, info, path, result, position_context
             )
+        if type(result) is list and result and info.parent_type.name in PAYLOAD_TYPES:
+            with contextlib.suppress(Unsupported):
+                rendered = render_records(self, return_type, field_details_list, result)
+                if rendered is not None:
+                    return rendered
         return super().complete_value(
             return_type, field_details_list, info, path, result, position_context
         )

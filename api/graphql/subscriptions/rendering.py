@@ -38,6 +38,7 @@ from api.graphql.compiled.fields import (
     EDGE_FIELDS,
     PAGE_INFO_FIELDS,
 )
+from api.graphql.compiled.records import NotCompiled, node_parts
 from api.graphql.types.connection import Edge
 
 
@@ -67,19 +68,6 @@ class EventPlan:
     root_key: str
     fingerprint: tuple[Any, ...] | None
     render: EdgeRenderer | None
-
-
-_SCALARS: dict[str, Callable[[str], Callable[[Any], Any]]] = {
-    "id": lambda name: lambda r: str(getattr(r, name)),
-    "plain": lambda name: lambda r: getattr(r, name),
-    "json": lambda name: lambda r: getattr(r, name),
-    "float": lambda name: lambda r: float(getattr(r, name)),
-    "timestamp": lambda name: lambda r: getattr(r, name).isoformat(),  # Strawberry's DateTime
-}
-
-
-class NotCompiled(Exception):
-    """The selection needs the resolvers (nested objects, lists, viewer fields)."""
 
 
 class EdgeRenderer:
@@ -123,31 +111,10 @@ def compile_edge(walker: Walker, edge_type: GraphQLObjectType, group: Any) -> Ed
             node_type = get_named_type(edge_type.fields[name].type)
             if not isinstance(node_type, GraphQLObjectType):
                 raise NotCompiled(str(node_type))
-            edge_parts.append((key, _compile_node(walker, node_type, fields)))
+            edge_parts.append((key, node_parts(walker, node_type, fields)))
         else:
             raise NotCompiled(f"{edge_type.name}.{name}")
     return EdgeRenderer(edge_parts)
-
-
-def _compile_node(
-    walker: Walker, node_type: GraphQLObjectType, group: Any
-) -> list[tuple[str, Callable[[Any], Any]]]:
-    registry = COMPILED.get(node_type.name, {})
-    parts: list[tuple[str, Callable[[Any], Any]]] = []
-    for key, fields in walker.collect(node_type, group).items():
-        name = fields[0].node.name.value
-        if name == "__typename":
-            parts.append((key, _constant(node_type.name)))
-            continue
-        column, render = registry.get(name, ("", ""))
-        if render not in _SCALARS:
-            raise NotCompiled(f"{node_type.name}.{name}")
-        parts.append((key, _SCALARS[render](column)))
-    return parts
-
-
-def _constant(value: str) -> Callable[[Any], Any]:
-    return lambda _record: value
 
 
 _STRUCTURAL = CONNECTION_FIELDS | EDGE_FIELDS | PAGE_INFO_FIELDS
