@@ -31,7 +31,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bench import data, ingest, peer, reads, streams
+from bench import data, ingest, peer, reads, streams, wsfloor
 from bench.services import api_process, redis
 
 Row = tuple[str, str, str, str, str, str]  # figure, Cochlea, limit, ratio, peer, vs peer
@@ -185,8 +185,8 @@ STREAM_SUBSCRIBERS = [10, 100, 1000]
 
 
 async def _streams(
-    url: str, urls: list[str], mode: Mode
-) -> tuple[list[tuple[int, list[float], float]], float, float, float]:
+    url: str, urls: list[str], floor_url: str, mode: Mode
+) -> tuple[list[tuple[int, list[float], float]], float, float, float, float]:
     async with httpx.AsyncClient(timeout=60) as http:
         token, sound = await streams._setup(http, urls[0])
     live = await streams.live_figures(
@@ -194,16 +194,19 @@ async def _streams(
     )
     rate, raw = await streams.replay(urls[1], url, token, sound, items=mode.replay)
     batched = await streams.replay_batched(urls[1], url, sound, items=mode.replay)
-    return live, rate, batched, raw
+    floor = await wsfloor.best_rate(floor_url, items=mode.replay)
+    return live, rate, batched, raw, floor
 
 
 def run_streams(url: str, mode: Mode) -> list[Row]:
-    with redis() as redis_url:
+    with redis() as redis_url, wsfloor.floor_server() as floor_url:
         with (
             api_process(url, redis_url=redis_url) as one,
             api_process(url, redis_url=redis_url) as two,
         ):
-            live, rate, batched, raw = asyncio.run(_streams(url, [one, two], mode))
+            live, rate, batched, raw, floor = asyncio.run(
+                _streams(url, [one, two], floor_url, mode)
+            )
     rows = []
     for count, latencies, _ in live:
         p50, p99 = (streams.percentile(latencies, q) * 1000 for q in (50, 99))
@@ -220,6 +223,8 @@ def run_streams(url: str, mode: Mode) -> list[Row]:
         _row("streams: annotations-table scans per commit, by subscribers", scans),
         _row(f"streams: replay of {mode.replay:,} items (items/s)", f"{rate:,.0f}/s",
              f"{raw:,.0f}/s asyncpg keyset", _ratio(rate, raw)),
+        _row(f"streams: replay of {mode.replay:,} items, one message each (items/s)",
+             f"{rate:,.0f}/s", f"{floor:,.0f}/s bare websocket messages", _ratio(rate, floor)),
         _row(f"streams: batched replay of {mode.replay:,} items (items/s)", f"{batched:,.0f}/s",
              f"{raw:,.0f}/s asyncpg keyset", _ratio(batched, raw)),
     ]  # fmt: skip

@@ -21,16 +21,21 @@ def counting() -> Iterator[list[str]]:
     def count(conn: object, cursor: object, statement: str, *args: object) -> None:
         statements.append(statement)
 
-    sent = asyncpg.Connection.fetchval
+    sent = asyncpg.Connection.fetchval, asyncpg.Connection.fetch
 
-    async def counted(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
+    async def counted_value(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
         statements.append(query)
-        return await sent(self, query, *args, **kw)
+        return await sent[0](self, query, *args, **kw)
+
+    async def counted_rows(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
+        statements.append(query)
+        return await sent[1](self, query, *args, **kw)
 
     event.listen(Engine, "before_cursor_execute", count)
-    asyncpg.Connection.fetchval = counted  # type: ignore[method-assign]
+    asyncpg.Connection.fetchval = counted_value  # type: ignore[method-assign]
+    asyncpg.Connection.fetch = counted_rows  # type: ignore[method-assign]
     try:
         yield statements
     finally:
-        asyncpg.Connection.fetchval = sent  # type: ignore[method-assign]
+        asyncpg.Connection.fetchval, asyncpg.Connection.fetch = sent  # type: ignore[method-assign]
         event.remove(Engine, "before_cursor_execute", count)

@@ -37,7 +37,7 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 class ReadPool:
-    """Connections opened on first use, up to `size`; `fetchval` is the only operation."""
+    """Connections opened on first use, up to `size`; `fetchval` and `fetch` read."""
 
     def __init__(self, url: str, *, size: int, statement_timeout_seconds: float = 0) -> None:
         settings = {"application_name": "cochlea-api"}
@@ -71,6 +71,19 @@ class ReadPool:
             pool.expire_connections()  # the others were opened before the same restart
         async with pool.acquire() as connection:
             return await connection.fetchval(sql, *args)
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]:
+        """Every row of `sql` run with `args`, retried once on a lost connection likewise."""
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError("ReadPool.start() was not awaited")
+        try:
+            async with pool.acquire() as connection:
+                return await connection.fetch(sql, *args)
+        except _LOST:
+            pool.expire_connections()
+        async with pool.acquire() as connection:
+            return await connection.fetch(sql, *args)
 
     async def close(self) -> None:
         if self._pool is not None:

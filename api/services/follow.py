@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,6 +30,23 @@ R = TypeVar("R")
 
 PAGE_SIZE = 500
 POLL_SECONDS = 5.0
+
+
+class RenderedPage(list[str]):
+    """A catch-up page already written by the caller's `render` (one edge's JSON per item,
+    in cursor order): `last` is its last item's cursor, `more` whether the read found more."""
+
+    last: str
+    more: bool
+
+
+RenderPage = Callable[[str | None, uuid.UUID | None, int], Awaitable[RenderedPage]]
+"""Reads the page after a cursor (through an id when given, at most so many items) and
+writes its items' JSON: the subscription's own selection compiled to SQL."""
+
+
+def _last(items: list[Any]) -> str:
+    return items.last if type(items) is RenderedPage else items[-1][0]
 
 
 async def newest_cursor(*, engine: AsyncEngine, kind: Kind[Any, Any]) -> str | None:
@@ -81,11 +98,13 @@ async def follow_pages(
     poll_seconds: float = POLL_SECONDS,
     on_page: Callable[[], None] | None = None,
     reader: LiveReader[R] | None = None,
+    render: RenderPage | None = None,
 ) -> AsyncGenerator[list[tuple[str, R]], None]:
     """The same items as `follow`, a page at a time: each list holds what one read found
     (1 to `page_size` items, never empty), so a consumer catching up gets full pages and a
     live one gets each commit's items together. With a shared `reader`, live items come from
-    it (`api.services.live`) instead of this subscriber's own reads."""
+    it (`api.services.live`) instead of this subscriber's own reads. With `render`, catch-up
+    pages are `RenderedPage`s it read and wrote (live items stay records)."""
     if after is not None:
         cursors.decode(kind.name, after)  # a bad cursor fails before anything is sent
     else:
@@ -93,11 +112,11 @@ async def follow_pages(
     while True:
         wake = signal()  # taken before reading: a commit after the read still wakes us
         async with contextlib.aclosing(
-            _pages(engine, kind, filter, after, page_size, None, on_page)
+            _pages(engine, kind, filter, after, page_size, None, on_page, render)
         ) as pages:
             async for items in pages:
                 yield items
-                after = items[-1][0]
+                after = _last(items)
         if reader is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
@@ -107,11 +126,11 @@ async def follow_pages(
         try:
             if head is not None and (own is None or own < head):  # the reader is ahead of us
                 async with contextlib.aclosing(
-                    _pages(engine, kind, filter, after, page_size, head, on_page)
+                    _pages(engine, kind, filter, after, page_size, head, on_page, render)
                 ) as pages:
                     async for items in pages:
                         yield items
-                        after = items[-1][0]
+                        after = _last(items)
             while True:
                 await tap.ready.wait()
                 if tap.overflowed:  # too far behind: catch up from our own cursor again
@@ -134,12 +153,15 @@ async def _pages(
     page_size: int,
     through: uuid.UUID | None,
     on_page: Callable[[], None] | None,
-) -> AsyncGenerator[list[tuple[str, R]], None]:
+    render: RenderPage | None = None,
+) -> AsyncGenerator[Any, None]:
     """Pages of `kind` matching `filter` after `after` (up to id `through` when given) until
     the read comes back short. The next page is read while the consumer sends this one (a
     full page says more follow), so catching up overlaps the database with the socket."""
 
-    def read(after: str | None) -> asyncio.Task[Any]:
+    def read(after: str | None) -> asyncio.Future[Any]:
+        if render is not None:
+            return asyncio.ensure_future(render(after, through, page_size))
         return asyncio.ensure_future(
             list_page(
                 engine=engine,
@@ -151,16 +173,21 @@ async def _pages(
             )
         )
 
-    pending: asyncio.Task[Any] | None = read(after)
+    pending: asyncio.Future[Any] | None = read(after)
     try:
         while pending is not None:
             page = await pending
             pending = None
             if on_page is not None:
                 on_page()
-            items = [(page.cursor(index), item) for index, item in enumerate(page.items)]
-            if page.has_next_page and items:
-                pending = read(items[-1][0])
+            if type(page) is RenderedPage:
+                items: list[Any] = page
+                more = page.more
+            else:
+                items = [(page.cursor(index), item) for index, item in enumerate(page.items)]
+                more = page.has_next_page
+            if more and items:
+                pending = read(_last(items))
             if items:
                 yield items
     finally:

@@ -124,7 +124,8 @@ def _float(column: ColumnElement[Any]) -> ColumnElement[Any]:
     return cast(case((text.regexp_match("^-?[0-9]+$"), text + ".0"), else_=text), JSON)
 
 
-def _cursor(kind: str, id_: ColumnElement[Any]) -> ColumnElement[Any]:
+def cursor_of(kind: str, id_: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A row's cursor, as `api.services.cursors.encode` writes it."""
     raw = func.encode(func.convert_to(f"{kind}:" + cast(id_, Text), "UTF8"), "base64")
     return func.rtrim(func.translate(raw, "+/", "-_"), "=")
 
@@ -261,7 +262,7 @@ def _connection(
         anything_behind = (
             select(other.c.id).where(where_on(other), behind).correlate_except(other).exists()
         )
-    cursor = _cursor(kind.name, numbered.c.id)
+    cursor = cursor_of(kind.name, numbered.c.id)
 
     pairs: list[tuple[str, ColumnElement[Any]]] = []
     for key, fields in walker.collect(type_, group).items():
@@ -301,26 +302,39 @@ def _connection(
         else:  # edges
             edge_type = get_named_type(type_.fields[name].type)
             assert isinstance(edge_type, GraphQLObjectType)
-            edge: list[tuple[str, ColumnElement[Any]]] = []
-            for edge_key, edge_fields in walker.collect(edge_type, fields).items():
-                edge_name = edge_fields[0].node.name.value
-                if edge_name == "__typename":
-                    edge.append((edge_key, literal_column(f"'{edge_type.name}'")))
-                elif edge_name not in EDGE_FIELDS:
-                    raise Unsupported(f"{edge_type.name}.{edge_name}")
-                elif edge_name == "cursor":
-                    edge.append((edge_key, cursor))
-                else:
-                    node_type = get_named_type(edge_type.fields[edge_name].type)
-                    assert isinstance(node_type, GraphQLObjectType)
-                    edge.append((edge_key, _node(walker, node_type, edge_fields, numbered)))
+            edge = edge_object(walker, edge_type, fields, cursor, numbered)
             edges = func.coalesce(
-                func.json_agg(aggregate_order_by(_object(edge), in_order)).filter(kept),
+                func.json_agg(aggregate_order_by(edge, in_order)).filter(kept),
                 literal_column("'[]'::json"),
             )
             pairs.append((key, edges))
     # HAVING makes it one group: exactly one row, even when the selection holds no aggregate.
     return select(_object(pairs)).select_from(numbered).having(true()).scalar_subquery()
+
+
+def edge_object(
+    walker: Walker,
+    edge_type: GraphQLObjectType,
+    group: Any,
+    cursor: ColumnElement[Any],
+    row: Any,
+) -> ColumnElement[Any]:
+    """The JSON object of one edge (`cursor`, `node`, `__typename`) of `row`; also what a
+    subscription's catch-up pages are written with (`api.graphql.subscriptions.catchup`)."""
+    edge: list[tuple[str, ColumnElement[Any]]] = []
+    for key, fields in walker.collect(edge_type, group).items():
+        name = fields[0].node.name.value
+        if name == "__typename":
+            edge.append((key, literal_column(f"'{edge_type.name}'")))
+        elif name not in EDGE_FIELDS:
+            raise Unsupported(f"{edge_type.name}.{name}")
+        elif name == "cursor":
+            edge.append((key, cursor))
+        else:
+            node_type = get_named_type(edge_type.fields[name].type)
+            assert isinstance(node_type, GraphQLObjectType)
+            edge.append((key, _node(walker, node_type, fields, row)))
+    return _object(edge)
 
 
 def _on(condition: ColumnElement[Any], alias: Any) -> ColumnElement[Any]:

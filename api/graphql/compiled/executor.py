@@ -106,19 +106,7 @@ class CompiledReadsExecutor(StrawberryGraphQLCoreExecutionContext):
         return size
 
     def arguments(self, field: GraphQLField, group: Any) -> dict[str, Any]:
-        """A field's arguments as Strawberry hands them to its resolver (inputs as objects)."""
-        from api.graphql.schema import schema  # the schema module imports this one
-
-        raw = get_argument_values(
-            field, group[0].node, self.variable_values, group[0].fragment_variable_values
-        )
-        definition = field.extensions["strawberry-definition"]
-        return convert_arguments(
-            raw,
-            definition.arguments,
-            scalar_registry=schema.schema_converter.scalar_registry,
-            config=schema.config,
-        )
+        return resolver_arguments(field, group, self.variable_values)
 
     def collect(self, type_: GraphQLObjectType, group: Any) -> dict[str, Any]:
         collected = self.collect_subfields(type_, group)
@@ -201,6 +189,22 @@ class CompiledReadsExecutor(StrawberryGraphQLCoreExecutionContext):
             raise Unsupported(str(named))
         types = list(self.schema.get_possible_types(named))
         return compile_node(self, types, field_details_list, page)
+
+
+def resolver_arguments(field: GraphQLField, group: Any, variable_values: Any) -> dict[str, Any]:
+    """A field's arguments as Strawberry hands them to its resolver (inputs as objects)."""
+    from api.graphql.schema import schema  # the schema module imports this one
+
+    raw = get_argument_values(
+        field, group[0].node, variable_values, group[0].fragment_variable_values
+    )
+    definition = field.extensions["strawberry-definition"]
+    return convert_arguments(
+        raw,
+        definition.arguments,
+        scalar_registry=schema.schema_converter.scalar_registry,
+        config=schema.config,
+    )
 
 
 async def fetch(context: Any, plan: Plan) -> str | None:

@@ -19,13 +19,14 @@ from typing import Any
 import strawberry
 
 from api.errors import BadUserInput
-from api.graphql.subscriptions.rendering import LiveEdges
+from api.graphql.subscriptions import catchup
+from api.graphql.subscriptions.rendering import LiveEdges, RenderedEdges
 from api.graphql.types.annotation import Annotation
 from api.graphql.types.connection import Edge
 from api.graphql.types.filters import AnnotationFilter, SoundFilter
 from api.graphql.types.sound import Sound
 from api.graphql.types.user import User
-from api.services.follow import PAGE_SIZE, follow_pages
+from api.services.follow import PAGE_SIZE, RenderedPage, follow_pages
 from api.services.live import Shared
 from api.services.reading import ANNOTATIONS, SOUNDS, USERS, Kind
 
@@ -48,9 +49,15 @@ async def _edges(
         signal=lambda: hub.signal(kind.name),
         on_page=context.renew_loaders,
         reader=hub.reader(kind.name),
+        render=catchup.renderer(info, kind, service_filter),
     )
+    key = info.path.key
     async with aclosing(pages):  # a closed subscription leaves the shared reader at once
         async for page in pages:
+            if type(page) is RenderedPage:
+                for json in page:
+                    yield RenderedEdges(key, json)
+                continue
             shared = type(page) is Shared
             for item in page:
                 yield LiveEdges(items=(item,), convert=convert, many=False, shared=shared)
@@ -83,9 +90,14 @@ async def _edge_batches(
         page_size=max_batch,
         on_page=context.renew_loaders,
         reader=hub.reader(kind.name),
+        render=catchup.renderer(info, kind, service_filter),
     )
+    key = info.path.key
     async with aclosing(pages):
         async for page in pages:
+            if type(page) is RenderedPage:
+                yield RenderedEdges(key, "[" + ",".join(page) + "]")
+                continue
             yield LiveEdges(items=page, convert=convert, many=True, shared=type(page) is Shared)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable
 from typing import Any
 
@@ -31,6 +32,7 @@ from api.graphql.subscriptions.rendering import (
     EventPlan,
     LiveEdges,
     NotCompiled,
+    RenderedEdges,
     compile_edge,
     fingerprint,
 )
@@ -47,6 +49,8 @@ class SubscriptionsExecutor(CompiledReadsExecutor):
     _event_plan: EventPlan | None = _UNPLANNED
 
     def build_per_event_executor(self, payload: Any) -> Any:
+        if type(payload) is RenderedEdges:
+            return _Written(payload)
         if type(payload) is not LiveEdges:
             return super().build_per_event_executor(payload)
         plan = self._event_plan
@@ -58,8 +62,20 @@ class SubscriptionsExecutor(CompiledReadsExecutor):
             return super().build_per_event_executor(payload.edges())
         return _EventRun(self, plan, payload)
 
-    def _plan_events(self) -> EventPlan | None:
-        """The plan of this subscription's events; None: graphql-core for each of them."""
+    def build_resolve_info(
+        self, field_def: Any, field_nodes: Any, parent_type: Any, path: Any
+    ) -> Any:
+        """The subscription root's info also carries this executor (`info.executor`), so its
+        resolver can compile catch-up pages from the selection as collected here
+        (`catchup`)."""
+        info = super().build_resolve_info(field_def, field_nodes, parent_type, path)
+        if path.prev is None and parent_type is self.schema.subscription_type:
+            info = _with_executor(type(info))(*info)  # type: ignore[arg-type]
+            info.executor = self
+        return info
+
+    def root_field(self) -> tuple[str, Any] | None:
+        """The subscription's one root field as collected: `(response key, field group)`."""
         root_type = self.schema.subscription_type
         if root_type is None:
             return None
@@ -69,6 +85,15 @@ class SubscriptionsExecutor(CompiledReadsExecutor):
         if len(collected.grouped_field_set) != 1 or collected.new_defer_usages:
             return None
         ((root_key, group),) = collected.grouped_field_set.items()
+        return root_key, group
+
+    def _plan_events(self) -> EventPlan | None:
+        """The plan of this subscription's events; None: graphql-core for each of them."""
+        root = self.root_field()
+        root_type = self.schema.subscription_type
+        if root is None or root_type is None:
+            return None
+        root_key, group = root
         field = root_type.fields.get(group[0].node.name.value)
         edge_type = get_named_type(field.type) if field is not None else None
         if not isinstance(edge_type, GraphQLObjectType):
@@ -91,6 +116,24 @@ class SubscriptionsExecutor(CompiledReadsExecutor):
     def execute_event(self, edges: Any) -> Any:
         """graphql-core's execution of one event, as without this path."""
         return super().build_per_event_executor(edges).execute_operation(False)
+
+
+@functools.cache
+def _with_executor(info_type: type) -> type:
+    """A subclass of Strawberry's resolve-info tuple with room for one more attribute."""
+    return type("SubscriptionRootInfo", (info_type,), {})
+
+
+class _Written:
+    """The per-event executor of a catch-up page PostgreSQL wrote: its JSON is the answer."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: RenderedEdges) -> None:
+        self.payload = payload
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        return ExecutionResult({self.payload.key: orjson.Fragment(self.payload.json)}, None)
 
 
 class _EventRun:

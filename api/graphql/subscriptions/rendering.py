@@ -61,6 +61,15 @@ class LiveEdges:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderedEdges:
+    """What a subscription resolver yields for a catch-up page PostgreSQL already wrote
+    (`catchup`): the JSON of one edge, or of a list of them, under the root field's `key`."""
+
+    key: str
+    json: str
+
+
+@dataclass(frozen=True, slots=True)
 class EventPlan:
     """How a subscription's events become JSON: `render` for a compiled selection, else the
     executor runs graphql-core; `fingerprint` keys the shared JSON (None: never shared)."""
