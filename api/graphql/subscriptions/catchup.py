@@ -16,7 +16,9 @@ arguments that fail their checks) leaves the whole catch-up to the records path,
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +87,13 @@ def page_statement(
     )
 
 
+STATEMENT_CACHE_SIZE = 1024
+STATEMENTS: OrderedDict[tuple[Any, ...], PageStatement] = OrderedDict()
+"""Statements of recent (document, variables less the cursor): a thousand bots subscribing
+with the same document from their own cursors pay one compilation (a few milliseconds)."""
+_NOT_COMPILED = PageStatement(sql="", names=(), fixed={}, processors={})
+
+
 def renderer(info: Any, kind: Kind[Any, Any], service_filter: Any) -> RenderPage | None:
     """The catch-up reader of this subscription (`follow_pages(render=…)`), or None to read
     records as before: when the selection is not compiled, or compiled reads are off."""
@@ -96,11 +105,24 @@ def renderer(info: Any, kind: Kind[Any, Any], service_filter: Any) -> RenderPage
         return None
     if not isinstance(edge_type, GraphQLObjectType):
         return None
-    try:
-        statement = page_statement(
-            executor, edge_type, root[1], kind, service_filter, context.engine.dialect
-        )
-    except (Unsupported, CochleaError):
+    key = (kind.name, executor.catch_up_key())
+    statement = STATEMENTS.get(key) if key[1] is not None else None
+    if statement is not None:
+        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread's app
+            STATEMENTS.move_to_end(key)
+    else:
+        try:
+            statement = page_statement(
+                executor, edge_type, root[1], kind, service_filter, context.engine.dialect
+            )
+        except (Unsupported, CochleaError):
+            statement = _NOT_COMPILED
+        if key[1] is not None:
+            STATEMENTS[key] = statement
+            while len(STATEMENTS) > STATEMENT_CACHE_SIZE:
+                with contextlib.suppress(KeyError):
+                    STATEMENTS.popitem(last=False)
+    if statement is _NOT_COMPILED:
         return None
 
     async def read(after: str | None, through: uuid.UUID | None, size: int) -> RenderedPage:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 from collections.abc import Awaitable
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, GraphQLObjectType, get_named_type
+from graphql import ExecutionResult, GraphQLObjectType, VariableNode, get_named_type
 from graphql.execution.collect_fields import collect_fields
 from graphql.execution.values import get_argument_values
 
@@ -86,6 +87,28 @@ class SubscriptionsExecutor(CompiledReadsExecutor):
             return None
         ((root_key, group),) = collected.grouped_field_set.items()
         return root_key, group
+
+    def catch_up_key(self) -> tuple[Any, ...] | None:
+        """What the subscription's catch-up statement depends on: the document and its
+        variables, less the one given as the root field's `after` (each subscriber resumes
+        from its own cursor; the statement takes it as an argument) unless the document uses
+        it elsewhere too. None when there is nothing to key on."""
+        loc = self.operation.loc
+        root = self.root_field()
+        if loc is None or root is None:
+            return None
+        variables = dict(self.variable_values.coerced)
+        for argument in root[1][0].node.arguments or ():
+            value = argument.value
+            if argument.name.value == "after" and isinstance(value, VariableNode):
+                name = value.name.value
+                if len(re.findall(rf"\${name}\b", loc.source.body)) == 2:  # declared, used
+                    variables.pop(name, None)
+        try:
+            encoded = orjson.dumps(variables, default=str, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        return (loc.source.body, loc.start, encoded, self.max_page_size)
 
     def _plan_events(self) -> EventPlan | None:
         """The plan of this subscription's events; None: graphql-core for each of them."""
