@@ -1,10 +1,12 @@
 """How fast annotations get in through the API, next to how fast PostgreSQL takes them raw.
 
     python -m bench.ingest [--annotations N] [--batch 1000 5000] [--writers K]
+                           [--api-processes 1 2] [--rounds 3]
 
 For each batch size: N annotations through `createAnnotations` by one writer, then by K
-concurrent writers (each its own featurebot), over real HTTP to the API in its own process,
-after one untimed batch per writer. `COCHLEA_FAST_BATCHES=false` in the environment measures
+concurrent writers (each its own featurebot), over real HTTP to the API in its own processes
+(the K-writer figures once per `--api-processes` count, each row saying which), after one
+untimed batch per writer. `COCHLEA_FAST_BATCHES=false` in the environment measures
 the API without its batch fast lane (`api.graphql.fastlane`).
 Every write of a kind passes the commit slot (`api.services.streams`), so writers serialize
 on it; the K-writer figure shows what parallelism that leaves. The "limit" beside each figure
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -190,16 +194,26 @@ async def raw_copy(
             await connection.close()
 
 
+Row = tuple[str, float, float]
+
+
 async def measure(
-    database_url: str, api_url: str, args: argparse.Namespace
-) -> list[tuple[str, float, float]]:
-    """Create the users and sounds, then every figure: (name, API rate, raw COPY rate)."""
+    database_url: str, api_urls: str | dict[int, str], args: argparse.Namespace
+) -> list[Row]:
+    """Create the users and sounds, then every figure: (name, API rate, raw COPY rate).
+    `api_urls`: process count -> API URL (a bare URL: 1). One writer uses the fewest
+    processes, K writers each count. A figure is the median of `args.rounds` (default 1)
+    rounds of the API's run then COPY's, so both see the same moments of a varying load."""
+    if isinstance(api_urls, str):
+        api_urls = {1: api_urls}
+    rounds = getattr(args, "rounds", 1)
     run_id = uuid.uuid4().hex[:8]
     limits = httpx.Limits(
         max_connections=args.writers + 2, max_keepalive_connections=args.writers + 2
     )
+    first = min(api_urls)
     async with httpx.AsyncClient(timeout=300, limits=limits) as http:
-        client = Client(http, api_url)
+        client = Client(http, api_urls[first])
         _, dataset_key = await client.user(f"bench-{run_id}-dataset", "DATASET")
         inputs = [
             {
@@ -217,33 +231,43 @@ async def measure(
             await client.user(f"bench-{run_id}-bot{k}", "FEATUREBOT") for k in range(args.writers)
         ]
         raw_url = libpq_url(database_url)
-        # Untimed: one batch per writer first, so that one-time costs (the document's parse,
-        # statement preparation, COPY's column look-up, lazy imports) do not land on the
-        # first figure.
-        await through_api(client, [t for _, t in bots], sounds, len(bots) * 1000, 1000)
+        clients = {n: Client(http, url) for n, url in api_urls.items()}
+        for api in clients.values():  # untimed: one-time costs (parses, statement
+            # preparation, COPY's column look-up, lazy imports) stay off the first figure
+            await through_api(api, [t for _, t in bots], sounds, len(bots) * 1000, 1000)
         rows = []
         for batch in args.batch:
             for writers in sorted({1, args.writers}):
-                chosen = bots[:writers]
-                total = args.annotations // writers * writers
-                api = await through_api(client, [t for _, t in chosen], sounds, total, batch)
-                raw = await raw_copy(raw_url, [c for c, _ in chosen], sounds, total, batch)
-                rows.append((f"{writers} writer(s), batch {batch:,}", total / api, total / raw))
+                chosen, total = bots[:writers], args.annotations // writers * writers
+                for processes in [first] if writers == 1 else sorted(clients):
+                    rates = []
+                    for _ in range(rounds):
+                        tokens, creators = [t for _, t in chosen], [c for c, _ in chosen]
+                        took = await through_api(clients[processes], tokens, sounds, total, batch)
+                        raw = await raw_copy(raw_url, creators, sounds, total, batch)
+                        rates.append((total / took, total / raw))
+                    name = f"{writers} writer(s), batch {batch:,}, API on {processes} process"
+                    name += "es" if processes > 1 else ""
+                    median = statistics.median
+                    rows.append((name, median(r[0] for r in rates), median(r[1] for r in rates)))
         return rows
 
 
-def report(rows: list[tuple[str, float, float]], args: argparse.Namespace, embedded: bool) -> None:
-    table = Table(title=f"Annotation ingest, {args.annotations:,} per figure (annotations/s)")
+def report(rows: list[Row], args: argparse.Namespace, embedded: bool) -> None:
+    table = Table(
+        title=f"Annotation ingest, {args.annotations:,} per figure (annotations/s, "
+        f"median of {args.rounds} rounds)"
+    )
     for name in ("figure", "value (API)", "limit (raw COPY)", "ratio"):
         table.add_column(name, justify="left" if name == "figure" else "right")
     for figure, value, limit in rows:
         table.add_row(figure, f"{value:,.0f}", f"{limit:,.0f}", f"{value / limit:.2f}")
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     console.print(table)
     where = "embedded PostgreSQL" if embedded else "COCHLEA_DATABASE_URL"
     console.print(
-        f"API: {args.api_processes} uvicorn process(es) on loopback; database: {where}; "
-        f"{os.cpu_count()} CPUs shared by client, API and PostgreSQL."
+        f"API: uvicorn on loopback; database: {where}; {os.cpu_count()} CPUs shared by client, "
+        "API and PostgreSQL. The limit of a K-writer figure is K connections' COPY."
     )
 
 
@@ -252,17 +276,23 @@ def main() -> None:
     parser.add_argument("--annotations", type=int, default=40_000, help="per figure")
     parser.add_argument("--batch", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--writers", type=int, default=4, help="concurrent writers")
-    parser.add_argument("--api-processes", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--api-processes", type=int, nargs="+", default=[1, 2],
+                        help="worker processes, one API per count (deployed: 2)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per figure (median)")
     args = parser.parse_args()
     if args.writers < 1 or args.annotations < args.writers or min(args.batch) < 1:
         parser.error("need --writers >= 1, --annotations >= --writers and --batch >= 1")
     if max(args.batch) > 5000:
         parser.error("the API takes at most 5,000 annotations per batch")
-    with (
-        database() as (url, embedded),
-        api_process(url, pool_size=args.writers + 2, processes=args.api_processes) as api_url,
-    ):
-        rows = asyncio.run(measure(url, api_url, args))
+    if args.rounds < 1 or min(args.api_processes) < 1:
+        parser.error("need --rounds >= 1 and --api-processes >= 1")
+    with contextlib.ExitStack() as stack:
+        url, embedded = stack.enter_context(database())
+        api_urls = {
+            n: stack.enter_context(api_process(url, pool_size=args.writers + 2, processes=n))
+            for n in sorted(set(args.api_processes))
+        }
+        rows = asyncio.run(measure(url, api_urls, args))
     report(rows, args, embedded)
 
 
