@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes; connections are dealt to them in turn (see api/serving.py)",
+    )
     serve.set_defaults(run=_serve)
 
     from workers.aggregators.cli import register as register_aggregator_commands
@@ -91,6 +97,22 @@ def _serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
+    if args.workers < 1:
+        console.print("[red]--workers must be at least 1[/]")
+        return 2
+    if args.workers > 1:
+        from api import serving
+
+        if not get_settings().database_url:
+            console.print("[red]COCHLEA_DATABASE_URL is not set[/] (`cochlea up` starts one)")
+            return 2
+        options = {"app": "api.app:create_app", "factory": True, "lifespan": "on"}
+        options |= {"host": args.host, "port": args.port, "log_level": args.log_level}
+        try:
+            return serving.run(options, workers=args.workers)
+        except OSError as error:  # the port is taken, say
+            console.print(f"[red]cannot listen on {args.host}:{args.port}[/]: {error}")
+            return 1
     app = create_app(get_settings())
     # uvicorn shuts down gracefully, then re-raises the signal it caught: make SIGTERM (how
     # `up`, compose and systemd stop us) end with status 0, like Ctrl-C already does.

@@ -13,7 +13,8 @@ Two modes, same loop, same clock, same statistics:
   (the floor: the same SQL with no HTTP, no GraphQL and no pool in between).
 
 Bounded: every run stops after `duration` seconds or `max_requests` requests, whichever comes
-first, after `warmup` seconds that are not counted. Prints one JSON object.
+first, after `warmup` seconds that are not counted. Prints one JSON object (requests/s and
+p50/p90/p99/p99.9/max latency).
 """
 
 from __future__ import annotations
@@ -113,8 +114,9 @@ async def _workers(spec: dict[str, Any]) -> tuple[list[Request], Callable[[], Aw
         requests = http_requests(spec)
         clients = [_Http(spec["host"], int(spec["port"]), requests) for _ in range(concurrency)]
         for client in clients:
-            # Connect one at a time, before any timing: a uvicorn worker that wakes up accepts
-            # every pending connection at once, so a burst would all land on one process.
+            # Connect one at a time, before any timing: a server whose processes share one
+            # listening socket (uvicorn's --workers) lets the first to wake accept a whole
+            # burst; every target sees the same paced arrivals.
             await client.connect()
             await asyncio.sleep(0.01)
 
@@ -189,6 +191,9 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "rps": len(latencies) / elapsed,
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
+        "p90_ms": percentile(latencies, 90) * 1000,
+        "p999_ms": percentile(latencies, 99.9) * 1000,
+        "max_ms": (latencies[-1] if latencies else 0.0) * 1000,
     }
 
 

@@ -9,6 +9,12 @@ keep-alive HTTP/1.1 (or asyncpg connections for the floor), the same rotation of
 Cochlea query is executed once in-process with a statement listener, and the statements it
 issued (page, count, exists) are what the floor replays, in the same order, one connection
 per client.
+
+Both servers run the same way: in a session of their own (with the kernel's autogroup
+scheduling, on by default in most distributions, CPU time is shared fairly between sessions,
+so the load generator's session holds only itself), and with 2 processes each deals
+connections to its workers in turn (Node's cluster module; `cochlea serve --workers`,
+`api.serving`), so each worker holds 8 of the 16 connections.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What a benchmark runs against: a migrated PostgreSQL and the real API in its own process.
 
-The API runs as `python -m uvicorn api.app:create_app --factory`, configured only through
-`COCHLEA_*` variables, exactly as it is deployed; measuring it in-process would let the client
-and the server share one event loop and one GIL, which flatters neither.
+The API runs as `cochlea serve [--workers N]` (`python -m api.cli serve`), configured only
+through `COCHLEA_*` variables, exactly as it is deployed; measuring it in-process would let the
+client and the server share one event loop and one GIL, which flatters neither.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ def database() -> Iterator[tuple[str, bool]]:
 def api_process(
     database_url: str, *, pool_size: int = 10, processes: int = 1, redis_url: str | None = None
 ) -> Iterator[str]:
-    """The API on a free loopback port in `processes` child processes; yields its GraphQL URL.
-    With `redis_url`, stream wake-ups travel between API processes over Redis."""
+    """The API on a free loopback port in `processes` worker processes (connections dealt to
+    them in turn: `api.serving`); yields its GraphQL URL. With `redis_url`, stream wake-ups
+    travel between API processes over Redis."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="cochlea-bench-data-") as data_dir:
         env = {
@@ -62,10 +63,13 @@ def api_process(
         env.pop("COCHLEA_REDIS_URL", None)
         if redis_url:
             env["COCHLEA_REDIS_URL"] = redis_url
-        command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+        command = [sys.executable, "-m", "api.cli", "serve", "--workers", str(processes)]
         command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-        command += ["--workers", str(processes)]
-        process = subprocess.Popen(command, env=env)
+        # Its own session, as a service runs and as the peer (`bench.peer`) runs: with the
+        # kernel's autogroup scheduling, a session is what CPU time is shared fairly between,
+        # so sharing the load generator's session would halve the API's share against
+        # PostgreSQL's, and the peer's would not be halved.
+        process = subprocess.Popen(command, env=env, start_new_session=True)
         try:
             _wait_ready(f"http://127.0.0.1:{port}/healthz", process, timeout=60)
             yield f"http://127.0.0.1:{port}/graphql"
