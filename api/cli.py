@@ -108,16 +108,25 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         options = {"app": "api.app:create_app", "factory": True, "lifespan": "on"}
         options |= {"host": args.host, "port": args.port, "log_level": args.log_level}
+        options["ws_per_message_deflate"] = get_settings().ws_compression
         try:
             return serving.run(options, workers=args.workers)
         except OSError as error:  # the port is taken, say
             console.print(f"[red]cannot listen on {args.host}:{args.port}[/]: {error}")
             return 1
-    app = create_app(get_settings())
+    settings = get_settings()
+    app = create_app(settings)
     # uvicorn shuts down gracefully, then re-raises the signal it caught: make SIGTERM (how
     # `up`, compose and systemd stop us) end with status 0, like Ctrl-C already does.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        lifespan="on",
+        ws_per_message_deflate=settings.ws_compression,
+    )
     return 0
 
 

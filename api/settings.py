@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         default=True,
         description="Decode createSounds/createAnnotations bodies in one typed pass.",
     )
+    ws_compression: bool = Field(
+        default=False,
+        description="Offer permessage-deflate to websocket clients.",
+    )
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, description="Largest accepted HTTP request body."
     )

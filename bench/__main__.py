@@ -165,10 +165,17 @@ def run_reads(url: str, mode: Mode) -> tuple[list[Row], data.Generated, reads.Ta
 def run_ingest(url: str, mode: Mode, made: data.Generated) -> list[Row]:
     """bench.ingest's figures, then the data set's own build beside the fastest raw COPY."""
     args = argparse.Namespace(
-        annotations=mode.ingest_annotations, batch=[1000, 5000], writers=mode.ingest_writers
+        annotations=mode.ingest_annotations,
+        batch=[1000, 5000],
+        writers=mode.ingest_writers,
+        rounds=3 if mode.name == "full" else 1,
     )
-    with api_process(url, pool_size=args.writers + 2) as api_url:
-        measured = asyncio.run(ingest.measure(url, api_url, args))
+    pool = args.writers + 2
+    with (
+        api_process(url, pool_size=pool) as one,
+        api_process(url, pool_size=pool, processes=2) as two,
+    ):
+        measured = asyncio.run(ingest.measure(url, {1: one, 2: two}, args))
     rows = [
         _row(f"ingest: createAnnotations, {name} (annotations/s)", f"{api:,.0f}/s",
              f"{raw:,.0f}/s asyncpg COPY", _ratio(api, raw))

@@ -21,7 +21,12 @@ def running_api(settings: Settings) -> Iterator[str]:
     """Serve `settings`' app on 127.0.0.1 in a thread; yield its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws_per_message_deflate=settings.ws_compression,  # as `cochlea serve` runs it
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

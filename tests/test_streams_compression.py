@@ -1,0 +1,46 @@
+"""Websocket compression is the operator's choice (COCHLEA_WS_COMPRESSION): off by default, so
+a thousand subscribers hold no zlib state and pay no deflate per message; on, a client that
+offers permessage-deflate gets it, and streams work the same."""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+
+from websockets.asyncio.client import connect
+
+from api.settings import Settings
+from tests.factories import make_annotations, make_sounds, make_user, sound_input
+from tests.server import GraphQLClient, running_api
+from workers.sdk.graphql_ws import PROTOCOL, subscribe, ws_url
+
+FEED = """subscription($s: ID!, $after: String) {
+  annotationCreated(after: $after, filter: {sound: $s}) { node { tags } } }"""
+
+
+async def _extensions(url: str) -> str | None:
+    async with connect(ws_url(url + "/graphql"), subprotocols=[PROTOCOL]) as socket:  # type: ignore[list-item]
+        assert socket.response is not None
+        return socket.response.headers.get("Sec-WebSocket-Extensions")
+
+
+async def test_compression_is_off_unless_the_operator_turns_it_on(
+    api_url: str, settings: Settings, gql: GraphQLClient
+) -> None:
+    assert await _extensions(api_url) is None, "the client offered it; the server declines"
+    owner = await make_user(gql, "DATASET")
+    [sound] = await make_sounds(gql, owner, [sound_input()])
+    item = {"sound": sound["id"], "startSeconds": 0, "durationSeconds": 1}
+    await make_annotations(gql, owner, [item | {"tags": ["first"]}])
+    start = (
+        await gql(
+            "query($s: ID!) { annotations(first: 1, filter: {sound: $s}) { "
+            "pageInfo { startCursor } } }",
+            {"s": sound["id"]},
+        )
+    )["annotations"]["pageInfo"]["startCursor"]
+    await make_annotations(gql, owner, [item | {"tags": ["second"]}])
+    with running_api(settings.model_copy(update={"ws_compression": True})) as url:
+        assert "permessage-deflate" in (await _extensions(url) or "")
+        stream = subscribe(url + "/graphql", FEED, {"s": sound["id"], "after": start})
+        async with aclosing(stream):
+            assert (await anext(stream))["annotationCreated"]["node"]["tags"] == ["second"]
