@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -82,6 +82,18 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+class LargeChunkFiles(StaticFiles):
+    """StaticFiles sending 1 MiB per read instead of Starlette's 64 KiB: each chunk is a
+    thread hop and a send, which made a featurebot's fetch of a 300 s WAV (53 MB) cost the
+    API 800 of them; Range requests and everything else are Starlette's."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        if isinstance(response, FileResponse):
+            response.chunk_size = 1 << 20
+        return response
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The app for `settings` (default: from the environment)."""
     settings = settings or get_settings()
@@ -127,7 +139,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", health),
             Route("/export/sounds/{name}", export_sound, methods=["GET"]),
-            Mount("/files", StaticFiles(directory=files), name="files"),
+            Mount("/files", LargeChunkFiles(directory=files), name="files"),
             *web_routes(),
         ],
         middleware=[

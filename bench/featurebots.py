@@ -1,18 +1,23 @@
 """How fast each featurebot turns audio into annotations, next to librosa doing the same maths.
 
-    python -m bench.featurebots [--seconds 10 300] [--repeats 3] [--in-flight 4]
+    python -m bench.featurebots [--seconds 10 300] [--repeats 3] [--in-flight 8]
 
 For each sound length and each bot: the real-time factor (audio seconds per wall second) of the
-bot's pipeline end to end on a batch of sounds, `workers.jobs.process` with `--in-flight` jobs
-at once (a worker's `max_jobs`) on a pool of `--processes` computing processes: fetch over
-local HTTP through the SSRF-guarded fetcher (the API serves the file), decode, compute, store
-the .npy array, create the annotations through the API. Beside it, librosa run directly in
-this process on the same file's bytes in memory, once per sound of the batch, one after the
-other: `librosa.load(sr=22050)` (soundfile, mean of the channels, soxr_hq), then the feature
-with the bot's parameters. With `--processes 1` both sides compute in one process (BLAS may
-use threads on either side); the bot's annotation round trips overlap the next job's
-computing, as in a worker. "pool busy" is the CPU time of the computing processes over the
-end-to-end time: below 100 % they waited (on the fetch, the array write, or for work).
+bot's pipeline end to end on a batch of sounds, `workers.jobs.process` (what the arq job runs)
+with `--in-flight` jobs at once (a worker's `max_jobs`, default `WorkerOptions.max_jobs`) on a
+pool of `--processes` computing processes, exactly as a worker runs them: the event loop
+fetches the sound over local HTTP through the SSRF-guarded fetcher (the API serves the file)
+into a spool file; the pool decodes it, computes and writes the .npy array; the event loop
+commits the array (fsync, rename) and creates the annotations through the API. Beside it,
+librosa run directly in this process on the same file's bytes in memory, once per sound of
+the batch, one after the other: `librosa.load(sr=22050)` (soundfile, mean of the channels,
+soxr_hq), then the feature with the bot's parameters (for stft the same magnitudes, in
+librosa's (bins, frames) layout, which the bot computes frames first at no extra cost). With
+`--processes 1` both sides compute in one process (librosa's side may use BLAS threads, the
+pool's processes use one each); the event loop's fetches, array commits and annotation round
+trips overlap the pool's computing, as in a worker. "pool busy" is the CPU time of the
+computing processes over the end-to-end time: below 100 % they waited (for the fetch, the
+API or the event loop, which share the remaining cores with the API).
 Each figure is the median of `--repeats` runs after a warm-up. The spectral bots (mel, chroma,
 mfcc) read the stft bot's array instead of audio, while librosa starts from the file (decoding,
 resampling and STFT included), so they can beat 1. Queue latency (arq's poll delay) is left
@@ -44,6 +49,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.services import database, free_port
+from workers.arq_settings import WorkerOptions
 from workers.bots import BOTS, Namespace
 from workers.bots.compute import AXES
 from workers.features import SAMPLE_RATE
@@ -163,6 +169,7 @@ async def measure(
             make_pool=pool_factory(processes=args.processes),
             allow_networks=parse_allow_networks("127.0.0.0/8"),
             max_bytes=1 << 31,
+            spool_slots=args.processes + 2,
         )
         try:
             return {
@@ -170,7 +177,7 @@ async def measure(
                 for seconds in args.seconds
             }
         finally:
-            await asyncio.to_thread(runtime.shutdown)
+            await runtime.aclose()
             for client in clients.values():
                 await client.aclose()
 
@@ -280,7 +287,9 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure")
     parser.add_argument("--processes", type=int, default=1, help="worker process pool size")
-    parser.add_argument("--in-flight", type=int, default=4, help="jobs at once (max_jobs)")
+    parser.add_argument(
+        "--in-flight", type=int, default=WorkerOptions().max_jobs, help="jobs at once (max_jobs)"
+    )
     args = parser.parse_args()
     if min(args.seconds) <= 0 or min(args.repeats, args.processes, args.in_flight) < 1:
         parser.error("need --seconds > 0 and --repeats, --processes, --in-flight >= 1")

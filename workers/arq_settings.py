@@ -38,10 +38,13 @@ class WorkerOptions:
     """Prefix of the Redis keys of this deployment's queues, checkpoints and failures."""
     processes: int | None = None
     """Size of the process pool computing features (None: one per CPU)."""
-    max_jobs: int = 4
-    """Jobs of one bot running at once in this process (they mostly wait for the pool)."""
-    poll_delay: float = 0.5
-    """Seconds between two looks at an idle queue."""
+    max_jobs: int = 8
+    """Jobs of one bot running at once in this process (they mostly wait for the pool, the
+    fetch or the API; `Runtime.spool_slots` bounds the sounds held meanwhile)."""
+    poll_delay: float = 0.1
+    """Seconds between two looks at the queue. arq starts new jobs only when it looks (up to
+    `max_jobs` minus those running), even with a backlog: 0.5 s and 4 jobs capped a bot at
+    8 jobs/s, about 80 s of 10 s sounds per second; 0.1 s and 8 allow 80 jobs/s."""
     keep_result: float = 86_400.0
     """Seconds a finished job's id keeps blocking the same job from being enqueued again."""
     policy: RetryPolicy = field(default_factory=RetryPolicy)

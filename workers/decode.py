@@ -6,12 +6,15 @@ libsndfile's frames are read in blocks of `BLOCK_FRAMES` and de-interleaved (or 
 block while they are in cache: one pass over the samples instead of decoding everything
 interleaved and transposing it afterwards (a 300 s stereo file: 65 ms instead of 85 ms).
 `decode_mono` mixes each block as it goes, for the bots, which analyse the mono mix only.
+Each function takes the file's bytes or a path: the worker spools a fetched sound to a file,
+which libsndfile then reads in place (no copy of the body in memory).
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import os
 import re
 import tempfile
 
@@ -22,6 +25,8 @@ from workers.errors import DecodeError, NotAudio
 
 __all__ = ["BLOCK_FRAMES", "decode_audio", "decode_mono", "duration_seconds", "refuse_markup"]
 
+Source = bytes | str | os.PathLike[str]
+"""An audio file's bytes, or the path of the file."""
 SNIFF_BYTES = 1024
 BLOCK_FRAMES = 1 << 16
 """Frames libsndfile decodes at a time (256 KiB per channel of float32: stays in cache)."""
@@ -43,7 +48,7 @@ def refuse_markup(prefix: bytes, *, what: str) -> None:
         raise NotAudio(f"{what} is an HTML or XML page, not audio")
 
 
-def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
+def decode_audio(data: Source) -> tuple[np.ndarray, int]:
     """Decode a whole audio file held in memory.
 
     Returns
@@ -60,7 +65,7 @@ def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
     return _decode(data, mono=False)
 
 
-def decode_mono(data: bytes) -> tuple[np.ndarray, int]:
+def decode_mono(data: Source) -> tuple[np.ndarray, int]:
     """Decode a whole audio file held in memory into its mono mix.
 
     Returns
@@ -76,10 +81,24 @@ def decode_mono(data: bytes) -> tuple[np.ndarray, int]:
     return _decode(data, mono=True)
 
 
-def _decode(data: bytes, *, mono: bool) -> tuple[np.ndarray, int]:
-    if not data:
+def _head(data: Source) -> bytes:
+    """The first SNIFF_BYTES of the file (all of it when shorter)."""
+    if isinstance(data, bytes):
+        return data[:SNIFF_BYTES]
+    with open(data, "rb") as file:
+        return file.read(SNIFF_BYTES)
+
+
+def _opened(data: Source) -> io.BytesIO | str:
+    """What soundfile opens: the bytes as a file, or the path."""
+    return io.BytesIO(data) if isinstance(data, bytes) else os.fspath(data)
+
+
+def _decode(data: Source, *, mono: bool) -> tuple[np.ndarray, int]:
+    head = _head(data)
+    if not head:
         raise DecodeError("the file is empty (0 bytes)")
-    refuse_markup(data, what="the file")
+    refuse_markup(head, what="the file")
     try:
         return _decode_soundfile(data, mono=mono)
     except (sf.SoundFileError, RuntimeError, ValueError, EOFError) as exc:
@@ -93,8 +112,8 @@ def _mix(y: np.ndarray) -> np.ndarray:
     return np.mean(y, axis=0)
 
 
-def _decode_soundfile(data: bytes, *, mono: bool) -> tuple[np.ndarray, int]:
-    with sf.SoundFile(io.BytesIO(data)) as audio:
+def _decode_soundfile(data: Source, *, mono: bool) -> tuple[np.ndarray, int]:
+    with sf.SoundFile(_opened(data)) as audio:
         declared, sr, log = audio.frames, audio.samplerate, audio.extra_info
         y = _read_blocks(audio, capacity=max(declared, 0), mono=mono)
         integer = audio.subtype in _INTEGER_SUBTYPES
@@ -159,7 +178,7 @@ def _audioread_backends() -> tuple[type, ...]:
     return tuple(backends)
 
 
-def _decode_audioread(data: bytes, *, soundfile_reason: str) -> tuple[np.ndarray, int]:
+def _decode_audioread(data: Source, *, soundfile_reason: str) -> tuple[np.ndarray, int]:
     import audioread
 
     backends = _audioread_backends()
@@ -169,10 +188,12 @@ def _decode_audioread(data: bytes, *, soundfile_reason: str) -> tuple[np.ndarray
             "or GStreamer, and neither is installed"
         )
     with tempfile.NamedTemporaryFile(suffix=".audio") as tmp:
-        tmp.write(data)
-        tmp.flush()
+        if isinstance(data, bytes):
+            tmp.write(data)
+            tmp.flush()
+        path = tmp.name if isinstance(data, bytes) else os.fspath(data)
         try:
-            with audioread.audio_open(tmp.name, backends=list(backends)) as audio:
+            with audioread.audio_open(path, backends=list(backends)) as audio:
                 sr, channels, duration = int(audio.samplerate), int(audio.channels), audio.duration
                 pcm = b"".join(audio)
         except (audioread.DecodeError, OSError, EOFError, ValueError) as exc:
@@ -186,14 +207,14 @@ def _decode_audioread(data: bytes, *, soundfile_reason: str) -> tuple[np.ndarray
     return _checked(planar, sr, declared=declared, finite=True)  # from 16-bit integers
 
 
-def duration_seconds(data: bytes) -> float:
+def duration_seconds(data: Source) -> float:
     """Duration of an audio file from its header (cheap: no full decode when libsndfile can).
 
     MP3 durations come from the Xing/LAME header or are estimated from the file size.
     Raises `DecodeError`/`NotAudio` like `decode_audio`.
     """
     try:
-        info = sf.info(io.BytesIO(data))
+        info = sf.info(_opened(data))
         if info.samplerate > 0 and info.frames > 0:
             return float(info.frames) / float(info.samplerate)
     except (sf.SoundFileError, RuntimeError, ValueError, EOFError):

@@ -1,9 +1,12 @@
 """The featurebot job: one source resource in, the bot's annotation(s) out.
 
-Audio bots fetch the sound (SSRF-guarded), decode, compute and store the array in the process
-pool (`workers.bots.compute.run_job`), then annotate. Spectral bots read the stft bot's array
-from the store by bucket and key (not through its public URL, which may be unreachable from
-here), compute and store in the pool too, then annotate.
+Audio bots fetch the sound (SSRF-guarded, over the runtime's keep-alive clients) into a spool
+file in the event loop, then decode, compute and write the array in the process pool
+(`workers.bots.compute.run_job`), commit the array (its fsync) in the event loop, and annotate.
+Spectral bots read the stft bot's array from the store by bucket and key (not through its
+public URL, which may be unreachable from here), compute and write in the pool too. The pool
+thus only computes, while the network and disk waits of the other jobs in flight overlap it.
+At most `spool_slots` sounds are fetched or waiting for the pool at once (each is a file).
 Annotations of jobs finishing together leave in one call (`workers.bots.batching`).
 Every step is idempotent: objects are overwritten with the same bytes, annotations carry keys.
 The job runs under `failures.guarded`, so errors end as retries or recorded failures.
@@ -12,14 +15,19 @@ The job runs under `failures.guarded`, so errors end as retries or recorded fail
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from workers import failures
+from workers.audio import FetchClients, fetch_audio
 from workers.bots import BOTS, Namespace
 from workers.bots.batching import AnnotationBatcher
 from workers.bots.compute import Computed, Job, run_job
@@ -50,8 +58,37 @@ class Runtime:
     max_bytes: int
     max_seconds: float = 2 * 3600
     policy: failures.RetryPolicy = field(default_factory=failures.RetryPolicy)
+    spool_slots: int = 4
+    """Sounds fetched or spooled at once, waiting for the pool: its processes + 2 keep the
+    next sound ready while one computes, without spooling a whole backlog."""
     _pool: ProcessPoolExecutor | None = None
     _batchers: dict[str, AnnotationBatcher] = field(default_factory=dict)
+    _fetch_clients: FetchClients = field(default_factory=FetchClients)
+    _spool_dir: str | None = None
+    _spooling: asyncio.Semaphore | None = None
+
+    @contextlib.asynccontextmanager
+    async def spooled(self, url: str) -> AsyncIterator[str]:
+        """Fetch `url` (SSRF-guarded) into a spool file; its path while the block runs."""
+        if self._spooling is None:
+            self._spooling = asyncio.Semaphore(self.spool_slots)
+        if self._spool_dir is None:
+            self._spool_dir = tempfile.mkdtemp(prefix="cochlea-spool-")
+        async with self._spooling:
+            fd, path = tempfile.mkstemp(dir=self._spool_dir, suffix=".audio")
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    await fetch_audio(
+                        url,
+                        allow_networks=self.allow_networks,
+                        max_bytes=self.max_bytes,
+                        clients=self._fetch_clients,
+                        into=file,
+                    )
+                yield path
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
 
     def batcher(self, bot: str) -> AnnotationBatcher:
         """`bot`'s annotation calls, coalesced across its jobs (`workers.bots.batching`)."""
@@ -81,6 +118,14 @@ class Runtime:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    async def aclose(self) -> None:
+        """Stop the pool, close the fetch connections, remove the spool directory."""
+        await asyncio.to_thread(self.shutdown)
+        await self._fetch_clients.aclose()
+        if self._spool_dir is not None:
+            shutil.rmtree(self._spool_dir, ignore_errors=True)
+            self._spool_dir = None
 
 
 async def featurebot(ctx: dict[str, Any], bot: str, node: dict[str, Any]) -> dict[str, Any]:
@@ -117,12 +162,13 @@ async def process(*, runtime: Runtime, bot: str, node: dict[str, Any]) -> dict[s
         source_id=source_id,
         sound_id=sound_id,
         store=runtime.store,
-        audio_url=audio_url,
-        allow_networks=tuple(runtime.allow_networks),
-        max_bytes=runtime.max_bytes,
         max_seconds=runtime.max_seconds,
     )
-    computed = await runtime.compute(run_job, job)
+    if audio_url is None:
+        computed = await runtime.compute(run_job, job)
+    else:
+        async with runtime.spooled(audio_url) as path:
+            computed = await runtime.compute(run_job, replace(job, audio_path=path))
     inputs = await _inputs(
         runtime=runtime, bot=bot, computed=computed, source_id=source_id, sound_id=sound_id,
         duration=duration,
@@ -146,8 +192,8 @@ async def _inputs(
             bot=bot, sound_id=sound_id, duration=duration, segments=computed.segments
         )
     assert computed.metadata is not None
-    if computed.data_url is not None:
-        url = computed.data_url
+    if computed.staged is not None:
+        url = await runtime.store.commit(computed.staged)
     else:
         assert computed.npy is not None
         url = await runtime.store.put(

@@ -188,6 +188,7 @@ async def _serve(settings: Settings, names: list[str], options: WorkerOptions) -
             max_bytes=settings.fetch_max_bytes,
             max_seconds=settings.fetch_max_seconds,
             policy=options.policy,
+            spool_slots=(options.processes or os.cpu_count() or 1) + 2,
         )
         await _warm(runtime, options.processes or os.cpu_count() or 1)
         ctx = {"runtime": runtime}
@@ -220,7 +221,7 @@ async def _serve(settings: Settings, names: list[str], options: WorkerOptions) -
         for worker in workers:
             await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
         if runtime is not None:
-            await asyncio.to_thread(runtime.shutdown)
+            await runtime.aclose()
             for client in runtime.clients.values():
                 await client.aclose()
         await api.aclose()

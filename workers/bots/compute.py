@@ -1,15 +1,15 @@
-"""What runs in the worker's process pool: fetch, decode, compute, serialise and store.
+"""What runs in the worker's process pool: decode, compute, serialise and write the array.
 
-`run_job` does a job's whole heavy part in the computing process: it fetches the sound
-(SSRF-guarded) or reads the stft array from the store, computes, and writes the array to the
-store itself, so neither audio nor arrays cross between processes: only the small `Job` goes
-in and a `Computed` with the array's URL and metadata comes back. The store is pickled by its
-configuration and built once per computing process (`S3ArrayStore.__reduce__`), so its
-connections are reused across jobs; likewise each computing process keeps one event loop and
-one set of keep-alive fetch clients (`workers.audio.FetchClients`) for all its jobs (a new
-HTTP client per job cost ~15 ms, as much as librosa on a 10 s sound). The event loop of the
-worker keeps heart-beating and serving other jobs meanwhile; it then creates the annotations
-(idempotently, by key).
+The worker's event loop fetches a sound (SSRF-guarded, keep-alive) into a spool file while the
+pool computes other jobs; `run_job` then decodes that file in place, computes, and writes the
+array to the store itself (`ArrayStore.stage`), so neither audio nor arrays cross between
+processes: only the small `Job` goes in and a `Computed` with the staged array's metadata
+comes back. The pool only computes: waiting for the network (the fetch) or the disk (the
+array's fsync, `ArrayStore.commit`) happens in the event loop, overlapping the next job's
+computing, where a pool process fetching for itself sat idle for as long as it computed on
+a 10 s sound. The spectral bots read the stft array from the store in the pool. The store is
+pickled by its configuration and built once per computing process
+(`S3ArrayStore.__reduce__`); each computing process keeps one event loop for all its jobs.
 """
 
 from __future__ import annotations
@@ -24,19 +24,19 @@ from typing import Any
 import numpy as np
 from minio.error import S3Error
 
-from workers.audio import FetchClients, decode_mono, duration_seconds, fetch_audio
 from workers.bots import DERIVED_FROM
+from workers.decode import Source, decode_mono, duration_seconds
 from workers.errors import TooLong
 from workers.features import FRAME_RATE, SAMPLE_RATE, bot_module, loudness
 from workers.sdk.arrays import (
     ArrayStore,
+    Staged,
     array_metadata,
     bucket_name,
     load_npy,
-    npy_bytes,
+    npy_parts,
     object_key,
 )
-from workers.ssrf import IPNetwork
 
 __all__ = ["AXES", "Computed", "Job", "from_audio", "from_stft", "run_job", "warm_up"]
 
@@ -53,19 +53,30 @@ AXES: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Computed:
-    """A bot's output for one source: an array file with its metadata, or segments; and tags."""
+    """A bot's output for one source: an array with its metadata, or segments; and tags."""
 
-    npy: bytes | None = None
+    array: np.ndarray | None = None
     metadata: dict[str, Any] | None = None
-    data_url: str | None = None
-    """Where `run_job` stored the array (then `npy` is None)."""
+    staged: Staged | None = None
+    """Where `run_job` wrote the array (then `array` is None): commit it, then annotate."""
     segments: list[tuple[float, float]] | None = None
     tags: list[str] = field(default_factory=list)
 
+    @property
+    def npy(self) -> bytes | None:
+        """The array as a .npy file (what the store holds); None once written or for segments."""
+        return None if self.array is None else b"".join(npy_parts(self.array))
+
 
 def warm_up() -> None:
-    """Pool initializer: import librosa and run every feature once on a short noise burst, so
-    the first real job does not pay for lazy imports and numba compilation (seconds)."""
+    """Pool initializer: one BLAS thread, then import librosa and run every feature once on a
+    short noise burst, so the first real job does not pay for lazy imports and numba
+    compilation (seconds). The pool has a process per core already: BLAS threads of its own
+    (OpenBLAS's spin while waiting) only took CPU from the other processes and the event loop
+    (an onsets job used 1.3 cores for a few ms of matrix products)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
     y = np.random.default_rng(0).standard_normal((1, 2 * SAMPLE_RATE)).astype(np.float32) * 0.1
     stft = bot_module("stft").compute(y=y, sr=SAMPLE_RATE)
     for name in ("mel", "chroma", "mfcc"):
@@ -75,21 +86,22 @@ def warm_up() -> None:
 
 
 def _array_result(bot: str, array: np.ndarray, *, source: str, tags: list[str]) -> Computed:
-    data, offset = npy_bytes(array)
+    header, _ = npy_parts(array)
     metadata = array_metadata(
         array=array,
-        data_offset=offset,
+        data_offset=len(header),
         axes=AXES[bot],
         frame_rate=getattr(bot_module(bot), "FRAME_RATE", FRAME_RATE),  # peaks: blocks/s
         sample_rate=SAMPLE_RATE,
         params=bot_module(bot).PARAMS,
         source=source,
     )
-    return Computed(npy=data, metadata=metadata, tags=tags)
+    return Computed(array=array, metadata=metadata, tags=tags)
 
 
-def from_audio(bot: str, data: bytes, source: str, max_seconds: float) -> Computed:
-    """Decode an audio file and compute `bot` (stft, onsets or loudness) on it.
+def from_audio(bot: str, data: Source, source: str, max_seconds: float) -> Computed:
+    """Decode an audio file (its bytes or its path) and compute `bot` (stft, onsets, loudness
+    or peaks) on it.
 
     Raises `workers.errors.DecodeError` (or `NotAudio`) for bytes that are not decodable audio,
     and `TooLong` before decoding a sound longer than `max_seconds` (memory grows with it:
@@ -125,66 +137,49 @@ class Job:
     """The stream item the bot follows: a sound, or an stft annotation."""
     sound_id: str
     store: ArrayStore
-    audio_url: str | None = None
-    """Set for the bots that analyse audio; the spectral bots read the stft array instead."""
-    allow_networks: tuple[IPNetwork, ...] = ()
-    max_bytes: int = 0
+    audio_path: str | None = None
+    """The spooled sound, for the bots that analyse audio; the spectral bots read the stft
+    array instead."""
     max_seconds: float = 2 * 3600
 
 
-@dataclass
-class _Process:
-    """What one computing process keeps between jobs: its event loop and fetch clients."""
-
-    pid: int
-    loop: asyncio.AbstractEventLoop
-    clients: FetchClients
+_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
 
 
-_process: _Process | None = None
+def _process_loop() -> asyncio.AbstractEventLoop:
+    """The computing process's one event loop, for the store's reads (kept between jobs)."""
+    global _loop
+    if _loop is None or _loop[0] != os.getpid():
+        _loop = (os.getpid(), asyncio.new_event_loop())
+        atexit.register(_close, _loop)
+    return _loop[1]
 
 
-def _this_process() -> _Process:
-    global _process
-    if _process is None or _process.pid != os.getpid():
-        _process = _Process(os.getpid(), asyncio.new_event_loop(), FetchClients())
-        atexit.register(_close, _process)
-    return _process
-
-
-def _close(process: _Process) -> None:
-    """At exit: close the kept connections and the loop (no unclosed-socket warnings)."""
-    if process.pid == os.getpid() and not process.loop.is_closed():
-        process.loop.run_until_complete(process.clients.aclose())
-        process.loop.close()
+def _close(owned: tuple[int, asyncio.AbstractEventLoop]) -> None:
+    if owned[0] == os.getpid() and not owned[1].is_closed():
+        owned[1].close()
 
 
 def run_job(job: Job) -> Computed:
-    """A job's heavy part, in the computing process: input, compute, store the array.
-    Not from a thread running an event loop (the pool's processes run none)."""
-    here = _this_process()
+    """A job's heavy part, in the computing process: decode or read the stft array, compute,
+    write the array (staged: the worker commits it). Not from a thread running an event loop
+    (the pool's processes run none)."""
     try:
-        return here.loop.run_until_complete(_run_job(job, here.clients))
+        if job.audio_path is not None:
+            computed = from_audio(job.bot, job.audio_path, job.source_id, job.max_seconds)
+        else:
+            key = object_key(source_id=job.sound_id)
+            read = job.store.get(bucket=bucket_name(bot=DERIVED_FROM), key=key)
+            stft = _process_loop().run_until_complete(read)
+            computed = from_stft(job.bot, stft, job.source_id)
+            del stft
+        if computed.array is None:
+            return computed
+        staged = job.store.stage(
+            bucket=bucket_name(bot=job.bot),
+            key=object_key(source_id=job.sound_id),
+            parts=npy_parts(computed.array),
+        )
     except S3Error as exc:  # its pickling does not survive the way back: say it plainly
         raise OSError(f"storage error {exc.code}: {exc.message}") from None
-
-
-async def _run_job(job: Job, clients: FetchClients) -> Computed:
-    key = object_key(source_id=job.sound_id)
-    if job.audio_url is not None:
-        data = await fetch_audio(
-            job.audio_url,
-            allow_networks=list(job.allow_networks),
-            max_bytes=job.max_bytes,
-            clients=clients,
-        )
-        computed = from_audio(job.bot, data, job.source_id, job.max_seconds)
-        del data
-    else:
-        stft = await job.store.get(bucket=bucket_name(bot=DERIVED_FROM), key=key)
-        computed = from_stft(job.bot, stft, job.source_id)
-        del stft
-    if computed.npy is None:
-        return computed
-    url = await job.store.put(bucket=bucket_name(bot=job.bot), key=key, data=computed.npy)
-    return replace(computed, npy=None, data_url=url)
+    return replace(computed, array=None, staged=staged)

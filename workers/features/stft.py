@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from workers.features import FRAME_RATE, HOP_LENGTH, N_BINS, N_FFT, SAMPLE_RATE, prepare_audio
@@ -11,6 +13,8 @@ __all__ = ["ABOUT", "FRAME_RATE", "NAME", "PARAMS", "SAMPLE_RATE", "VERSION", "c
 NAME = "stft"
 VERSION = 1
 WINDOW = "hann"
+BLOCK_FRAMES = 256
+"""Frames transformed at a time (librosa's block size too): a few MB, kept in cache."""
 
 PARAMS: dict[str, object] = {
     "sampleRate": SAMPLE_RATE,
@@ -39,6 +43,14 @@ ABOUT = (
 )
 
 
+@functools.cache
+def _window() -> np.ndarray:
+    import librosa
+
+    window: np.ndarray = librosa.filters.get_window(WINDOW, N_FFT, fftbins=True)
+    return window
+
+
 def compute(*, y: np.ndarray, sr: int) -> np.ndarray:
     """Magnitude STFT of a sound, frames first.
 
@@ -52,14 +64,22 @@ def compute(*, y: np.ndarray, sr: int) -> np.ndarray:
     Returns
     -------
     np.ndarray, float32, C-contiguous, shape (frames, 1025)
-        ``np.abs(librosa.stft(y22k, n_fft=2048, hop_length=512)).T`` where ``y22k`` is the
-        mono, resampled signal; frames = 1 + len(y22k) // 512. Linear magnitude, bin k at
-        k * 22050 / 2048 Hz.
+        ``np.abs(librosa.stft(y22k, n_fft=2048, hop_length=512)).T`` bit for bit, where
+        ``y22k`` is the mono, resampled signal; frames = 1 + len(y22k) // 512. Linear
+        magnitude, bin k at k * 22050 / 2048 Hz.
+
+    librosa.stft's own steps (zero padding by n_fft/2, Hann window in float64, rfft, cast to
+    complex64, modulus) run here along the frames' rows, so the result comes out frames first
+    instead of being transposed afterwards (a 53 MB copy on 300 s: about a quarter of the time).
     """
     import librosa
 
     y22k = prepare_audio(y=y, sr=sr)
-    magnitude = np.abs(
-        librosa.stft(y22k, n_fft=N_FFT, hop_length=HOP_LENGTH, window=WINDOW, center=True)
-    )
-    return np.ascontiguousarray(magnitude.T, dtype=np.float32)
+    padded = np.pad(y22k, N_FFT // 2, mode="constant")
+    frames = librosa.util.frame(padded, frame_length=N_FFT, hop_length=HOP_LENGTH).T
+    magnitude = np.empty((frames.shape[0], N_BINS), dtype=np.float32)
+    window = _window()
+    for first in range(0, frames.shape[0], BLOCK_FRAMES):
+        block = np.fft.rfft(window * frames[first : first + BLOCK_FRAMES], axis=-1)
+        np.abs(block.astype(np.complex64), out=magnitude[first : first + BLOCK_FRAMES])
+    return magnitude

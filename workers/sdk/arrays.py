@@ -22,9 +22,10 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 from urllib.parse import quote
 
 import numpy as np
@@ -83,18 +84,23 @@ def _storable(array: np.ndarray) -> np.ndarray:
     return stored
 
 
+def npy_parts(array: np.ndarray) -> tuple[bytes, memoryview]:
+    """The .npy (version 1.0) file for `array` as two buffers, header and data, without
+    copying the data: a store writes them one after the other (a 300 s STFT is 53 MB)."""
+    stored = _storable(array)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(stored))
+    return header.getvalue(), stored.reshape(-1).view(np.uint8).data
+
+
 def npy_bytes(array: np.ndarray) -> tuple[bytes, int]:
     """The .npy (version 1.0) file for `array` and the byte offset where its data starts.
 
     The array is written C-order, little-endian; data_offset is the header length (a multiple
     of 64), so row i of a (rows, ...) array starts at data_offset + i * row_bytes.
     """
-    stored = _storable(array)
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(stored))
-    # What np.save writes, assembled with one copy of the data (a 300 s STFT is 53 MB).
-    data = b"".join([header.getvalue(), stored.reshape(-1).view(np.uint8).data])
-    return data, len(data) - stored.nbytes
+    header, data = npy_parts(array)
+    return b"".join([header, data]), len(header)
 
 
 def load_npy(data: bytes) -> np.ndarray:
@@ -145,6 +151,12 @@ class ArrayStore(Protocol):
     `put` stores or replaces an object (`BucketNotFound` without `ensure_bucket`) and returns
     its public URL; `get` reads an object directly from the store (`ArrayNotFound`); `url` is
     an object's public URL whether or not it exists yet.
+
+    `stage` and `commit` are `put` in two steps, so a computing process writes the bytes (no
+    array crosses processes) and the waiting for durability happens elsewhere: `stage` is
+    blocking and writes `parts` one after the other; `commit`, awaited in the worker's event
+    loop, makes the object visible and returns its URL. A staged object that is never
+    committed is not visible (the local store leaves a hidden temporary file behind).
     """
 
     async def ensure_bucket(self, bucket: str) -> None: ...
@@ -154,6 +166,20 @@ class ArrayStore(Protocol):
     async def get(self, *, bucket: str, key: str) -> bytes: ...
 
     def url(self, *, bucket: str, key: str) -> str: ...
+
+    def stage(self, *, bucket: str, key: str, parts: Sequence[bytes | memoryview]) -> Staged: ...
+
+    async def commit(self, staged: Staged) -> str: ...
+
+
+@dataclass(frozen=True)
+class Staged:
+    """An object `stage` wrote: its public URL, and for the local store the temporary file that
+    `commit` makes durable and renames to `final` (None when `stage` stored it already)."""
+
+    url: str
+    temp: str | None = None
+    final: str | None = None
 
 
 class LocalArrayStore:
@@ -181,12 +207,46 @@ class LocalArrayStore:
         await asyncio.to_thread(_write_atomically, path, data)
         return self.url(bucket=bucket, key=key)
 
+    def stage(self, *, bucket: str, key: str, parts: Sequence[bytes | memoryview]) -> Staged:
+        """Write `parts` to a hidden temporary file beside the object, without waiting for the
+        disk: `commit` does that (fsync) and renames it into place."""
+        path = self.path(bucket=bucket, key=key)
+        if not (self.root / bucket).is_dir():
+            raise BucketNotFound(f"bucket {bucket!r} does not exist under {self.root}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                for part in parts:
+                    file.write(part)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return Staged(url=self.url(bucket=bucket, key=key), temp=temp, final=str(path))
+
+    async def commit(self, staged: Staged) -> str:
+        if staged.temp is not None and staged.final is not None:
+            await asyncio.to_thread(_make_durable, Path(staged.temp), Path(staged.final))
+        return staged.url
+
     async def get(self, *, bucket: str, key: str) -> bytes:
         path = self.path(bucket=bucket, key=key)
         try:
             return await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             raise ArrayNotFound(f"no object {key!r} in bucket {bucket!r}") from None
+
+
+def _make_durable(temp: Path, path: Path) -> None:
+    """fsync a staged file, make it world-readable and rename it over `path` (atomically)."""
+    try:
+        with temp.open("rb") as file:
+            os.fsync(file.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -293,6 +353,23 @@ class S3ArrayStore:
             raise
         return url
 
+    def stage(self, *, bucket: str, key: str, parts: Sequence[bytes | memoryview]) -> Staged:
+        """Upload at once (S3 makes an object visible whole); `commit` has nothing left to do."""
+        url = self.url(bucket=bucket, key=key)
+        body = _PartsReader(parts)
+        try:
+            self.client.put_object(
+                bucket, key, cast(BinaryIO, body), body.size, content_type=CONTENT_TYPE
+            )
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                raise BucketNotFound(f"bucket {bucket!r} does not exist") from None
+            raise
+        return Staged(url=url)
+
+    async def commit(self, staged: Staged) -> str:
+        return staged.url
+
     async def get(self, *, bucket: str, key: str) -> bytes:
         self.url(bucket=bucket, key=key)  # validates both names
         try:
@@ -309,6 +386,30 @@ class S3ArrayStore:
         finally:
             response.close()
             response.release_conn()
+
+
+class _PartsReader(io.RawIOBase):
+    """Buffers read one after the other as one stream (minio reads its body in parts)."""
+
+    def __init__(self, parts: Sequence[bytes | memoryview]) -> None:
+        self._parts = [memoryview(part).cast("B") for part in parts]
+        self.size = sum(len(part) for part in self._parts)
+        self._index = self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        while self._index < len(self._parts):
+            part = self._parts[self._index]
+            n = min(len(target), len(part) - self._offset)
+            if n:
+                target[:n] = part[self._offset : self._offset + n]
+                self._offset += n
+                return n
+            self._index, self._offset = self._index + 1, 0
+        return 0
 
 
 @functools.lru_cache(maxsize=8)
