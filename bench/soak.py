@@ -6,8 +6,8 @@ mean nothing leaks (pool connections, sockets, subscriptions, caches).
 
 Load: 4 readers paging annotations and sounds, 2 writers sending createAnnotations batches of
 20, and 8 subscribers following annotationCreated (each reconnects every 10 s, so
-subscriptions come and go). Sampled: the API process's resident memory (RSS) and open file
-descriptors, and its sessions in PostgreSQL (`pg_stat_activity`, application_name
+subscriptions come and go). Sampled: the API's resident memory (RSS) and open file
+descriptors, summed over `cochlea serve` and its worker process, and its sessions in PostgreSQL (`pg_stat_activity`, application_name
 cochlea-api). The rate limits are switched off for the run: the soak measures leaks, not the
 limiter. Nothing is asserted; it reports.
 """
@@ -20,6 +20,7 @@ import contextlib
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,16 +55,33 @@ class Sample:
     pg_sessions: int
 
 
-def _api_pid(port: str) -> psutil.Process:
-    """The uvicorn child of this process serving `port` (a single process: --workers 1)."""
+def _api_process(port: str) -> psutil.Process:
+    """The `cochlea serve` process of this run serving `port` (its workers are its children)."""
     for child in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            if "uvicorn" in child.cmdline() and port in child.cmdline():
+            line = child.cmdline()
+            if "api.cli" in line and "serve" in line and port in line:
                 return child
     raise RuntimeError(f"no API process on port {port}")
 
 
+def _tree(process: psutil.Process) -> list[psutil.Process]:
+    """The serving process and its workers as they are now (a dead worker is replaced)."""
+    with contextlib.suppress(psutil.Error):
+        return [process, *process.children(recursive=True)]
+    return [process]
+
+
+def _total(processes: list[psutil.Process], measure: Callable[[psutil.Process], float]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += measure(process)
+    return total
+
+
 async def sample(process: psutil.Process, database_url: str, started: float) -> Sample:
+    tree = _tree(process)
     connection = await asyncpg.connect(libpq_url(database_url))
     try:
         sessions = await connection.fetchval(
@@ -73,8 +91,8 @@ async def sample(process: psutil.Process, database_url: str, started: float) -> 
         await connection.close()
     return Sample(
         at=time.perf_counter() - started,
-        rss_mb=process.memory_info().rss / 2**20,
-        fds=process.num_fds(),
+        rss_mb=_total(tree, lambda p: p.memory_info().rss) / 2**20,
+        fds=int(_total(tree, lambda p: p.num_fds())),
         pg_sessions=int(sessions),
     )
 
@@ -91,7 +109,7 @@ async def _post(http: httpx.AsyncClient, url: str, query: str, variables: dict[s
 
 async def soak(url: str, database_url: str, seconds: float) -> tuple[list[Sample], Counter[str]]:
     counts: Counter[str] = Counter()
-    process = _api_pid(url.split(":")[-1].split("/")[0])
+    process = _api_process(url.split(":")[-1].split("/")[0])
     async with httpx.AsyncClient(timeout=60) as http:
         made = await _post(
             http,

@@ -105,6 +105,12 @@ async def _populate(url: str) -> dict[str, Any]:
                 sound_input(tags=[tag, "Piano"], durationSeconds=60.0, license="CC0"),
                 sound_input(tags=[tag], durationSeconds=12.5, infoUrl="http://127.0.0.1:9/i"),
                 sound_input(tags=[tag], durationSeconds=1e-05, metadata={"rate": 10.0, "n": 3}),
+                # Characters JSON escapes, and some it need not: both paths must write them alike.
+                sound_input(
+                    title='Quote " back\\slash é 🎻 </script>',
+                    tags=[tag, 'é"\\/'],
+                    metadata={"note": 'line\nbreak\ttab "q" \u0001 é\u2028', "x": [None, True, -0.5]},
+                ),
             ],
         )
         sounds += await make_sounds(gql, gone, [sound_input(tags=[tag], durationSeconds=3)])

@@ -4,11 +4,10 @@ The selection is the one graphql-core collects (fragments merged, aliases as res
 `@skip`/`@include` applied), so the keys and their order are exactly those the resolvers
 would produce. A connection is its keyset page (the page's rows plus the one extra row that
 says whether more follow) in a LATERAL subquery, numbered in scan order, under one aggregate
-`json_build_object`: edges with their cursors (`api.services.cursors`' encoding) in list order,
-page info, and the total only when asked. `createdBy` and `sound` are correlated subqueries;
-nested lists are the same construction correlated to their parent's row. Values are written
-as the resolvers' serialisers write them: ISO 8601 times with `+00:00`, floats always with a
-fraction, JSON as stored.
+object: edges with their cursors (`api.services.cursors`' encoding) in list order, page info,
+and the total only when asked. `createdBy` and `sound` are correlated subqueries; nested lists
+are the same construction correlated to their parent's row. The JSON is written as text
+(`api.graphql.compiled.jsontext`), as the resolvers' serialisers would write it.
 """
 
 from __future__ import annotations
@@ -21,24 +20,21 @@ from typing import Any, Protocol
 
 from graphql import GraphQLField, GraphQLObjectType, get_named_type
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Select,
     Text,
     and_,
-    case,
     cast,
     false,
     func,
-    literal_column,
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import util as sql_util
 
 from api.db.tables import annotations_table, sounds_table, users_table
 from api.errors import CochleaError
+from api.graphql.compiled import jsontext
 from api.graphql.compiled.fields import (
     COMPILED,
     CONNECTION_FIELDS,
@@ -96,40 +92,6 @@ class CompiledNode:
     fallback: Callable[[], Any]
 
 
-def _key(name: str) -> ColumnElement[Any]:
-    return literal_column(f"'{name}'")  # GraphQL names are [_A-Za-z][_0-9A-Za-z]*
-
-
-def _object(pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
-    args: list[ColumnElement[Any]] = []
-    for key, value in pairs:
-        args += [_key(key), value]
-    return func.json_build_object(*args)
-
-
-def _timestamp(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """`datetime.isoformat()` of the UTC time: microseconds only when there are some."""
-    utc = func.timezone("UTC", column)
-    micros = func.to_char(utc, "US", type_=Text)
-    return (
-        func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS', type_=Text)
-        + case((micros == "000000", ""), else_="." + micros)
-        + "+00:00"
-    )
-
-
-def _float(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A float8 as Python writes it: `10.0`, not PostgreSQL's `10`."""
-    text = cast(column, Text)
-    return cast(case((text.regexp_match("^-?[0-9]+$"), text + ".0"), else_=text), JSON)
-
-
-def cursor_of(kind: str, id_: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A row's cursor, as `api.services.cursors.encode` writes it."""
-    raw = func.encode(func.convert_to(f"{kind}:" + cast(id_, Text), "UTF8"), "base64")
-    return func.rtrim(func.translate(raw, "+/", "-_"), "=")
-
-
 @dataclass(frozen=True)
 class _Nested:
     """A nested list field: its kind, the column holding the parent's id, the filter field
@@ -184,39 +146,40 @@ def _node(walker: Walker, type_: GraphQLObjectType, group: Any, row: Any) -> Col
     registry = COMPILED.get(type_.name)
     if registry is None:
         raise Unsupported(type_.name)
-    pairs: list[tuple[str, ColumnElement[Any]]] = []
+    pairs: list[tuple[str, list[jsontext.Piece]]] = []
     for key, fields in walker.collect(type_, group).items():
         name = fields[0].node.name.value
         if name == "__typename":
-            pairs.append((key, literal_column(f"'{type_.name}'")))
+            pairs.append((key, jsontext.typename(type_.name)))
             continue
         if name not in registry:
             raise Unsupported(f"{type_.name}.{name}")
         column_name, render = registry[name]
         column = row.c[column_name]
-        if render == "id":
-            value: ColumnElement[Any] = cast(column, Text)
-        elif render == "timestamp":
-            value = _timestamp(column)
+        if render == "id":  # primary and foreign keys: never NULL
+            value = jsontext.quoted(cast(column, Text))
+        elif render == "timestamp":  # created_at: never NULL
+            value = jsontext.timestamp(column)
         elif render == "float":
-            value = _float(column)
+            value = jsontext.number(column)
         elif render == "connection":
             sub_type = get_named_type(type_.fields[name].type)
             assert isinstance(sub_type, GraphQLObjectType)
             page = _nested_page(walker, type_, name, fields)
             parent = (_NESTED[type_.name][name].column, column)
-            value = _connection(walker, sub_type, fields, page, parent)
+            value = [_connection(walker, sub_type, fields, page, parent)]
         elif render.startswith("object:"):
             target = render.split(":", 1)[1]
             sub_type = get_named_type(type_.fields[name].type)
             assert isinstance(sub_type, GraphQLObjectType)
             table = _OBJECT_TABLES[target].alias()
             inner = _node(walker, sub_type, fields, table)
-            value = select(inner).where(table.c.id == column).scalar_subquery()
+            found = select(inner).where(table.c.id == column).scalar_subquery()
+            value = [jsontext.or_null(found)]
         else:
-            value = column
+            value = jsontext.value(column)
         pairs.append((key, value))
-    return _object(pairs)
+    return jsontext.obj(pairs)
 
 
 def _connection(
@@ -262,13 +225,13 @@ def _connection(
         anything_behind = (
             select(other.c.id).where(where_on(other), behind).correlate_except(other).exists()
         )
-    cursor = cursor_of(kind.name, numbered.c.id)
+    cursor = jsontext.cursor_of(kind.name, numbered.c.id)
 
-    pairs: list[tuple[str, ColumnElement[Any]]] = []
+    pairs: list[tuple[str, list[jsontext.Piece]]] = []
     for key, fields in walker.collect(type_, group).items():
         name = fields[0].node.name.value
         if name == "__typename":
-            pairs.append((key, literal_column(f"'{type_.name}'")))
+            pairs.append((key, jsontext.typename(type_.name)))
         elif name not in CONNECTION_FIELDS:
             raise Unsupported(f"{type_.name}.{name}")
         elif name == "totalCount":
@@ -279,37 +242,36 @@ def _connection(
                 .where(where_on(counted))
                 .correlate_except(counted)
             )
-            pairs.append((key, total.scalar_subquery()))
+            pairs.append((key, [cast(total.scalar_subquery(), Text)]))
         elif name == "pageInfo":
             info_type = get_named_type(type_.fields[name].type)
             assert isinstance(info_type, GraphQLObjectType)
-            info: list[tuple[str, ColumnElement[Any]]] = []
+            info: list[tuple[str, list[jsontext.Piece]]] = []
             for info_key, info_fields in walker.collect(info_type, fields).items():
                 info_name = info_fields[0].node.name.value
                 if info_name == "__typename":
-                    info.append((info_key, literal_column(f"'{info_type.name}'")))
+                    info.append((info_key, jsontext.typename(info_type.name)))
                 elif info_name not in PAGE_INFO_FIELDS:
                     raise Unsupported(f"PageInfo.{info_name}")
                 elif info_name == "hasNextPage":
-                    info.append((info_key, anything_behind if plan.backwards else more))
+                    info.append(
+                        (info_key, jsontext.boolean(anything_behind if plan.backwards else more))
+                    )
                 elif info_name == "hasPreviousPage":
-                    info.append((info_key, more if plan.backwards else anything_behind))
+                    info.append(
+                        (info_key, jsontext.boolean(more if plan.backwards else anything_behind))
+                    )
                 else:
                     order = in_order if info_name == "startCursor" else against
-                    first = func.json_agg(aggregate_order_by(cursor, order)).filter(kept)
-                    info.append((info_key, first.op("->")(0)))
-            pairs.append((key, _object(info)))
+                    info.append((info_key, jsontext.first_of(cursor, order, kept)))
+            pairs.append((key, [jsontext.obj(info)]))
         else:  # edges
             edge_type = get_named_type(type_.fields[name].type)
             assert isinstance(edge_type, GraphQLObjectType)
             edge = edge_object(walker, edge_type, fields, cursor, numbered)
-            edges = func.coalesce(
-                func.json_agg(aggregate_order_by(edge, in_order)).filter(kept),
-                literal_column("'[]'::json"),
-            )
-            pairs.append((key, edges))
+            pairs.append((key, jsontext.array(edge, in_order, kept)))
     # HAVING makes it one group: exactly one row, even when the selection holds no aggregate.
-    return select(_object(pairs)).select_from(numbered).having(true()).scalar_subquery()
+    return select(jsontext.obj(pairs)).select_from(numbered).having(true()).scalar_subquery()
 
 
 def edge_object(
@@ -321,20 +283,20 @@ def edge_object(
 ) -> ColumnElement[Any]:
     """The JSON object of one edge (`cursor`, `node`, `__typename`) of `row`; also what a
     subscription's catch-up pages are written with (`api.graphql.subscriptions.catchup`)."""
-    edge: list[tuple[str, ColumnElement[Any]]] = []
+    edge: list[tuple[str, list[jsontext.Piece]]] = []
     for key, fields in walker.collect(edge_type, group).items():
         name = fields[0].node.name.value
         if name == "__typename":
-            edge.append((key, literal_column(f"'{edge_type.name}'")))
+            edge.append((key, jsontext.typename(edge_type.name)))
         elif name not in EDGE_FIELDS:
             raise Unsupported(f"{edge_type.name}.{name}")
         elif name == "cursor":
-            edge.append((key, cursor))
+            edge.append((key, jsontext.quoted(cursor)))
         else:
             node_type = get_named_type(edge_type.fields[name].type)
             assert isinstance(node_type, GraphQLObjectType)
-            edge.append((key, _node(walker, node_type, fields, row)))
-    return _object(edge)
+            edge.append((key, [_node(walker, node_type, fields, row)]))
+    return jsontext.obj(edge)
 
 
 def _on(condition: ColumnElement[Any], alias: Any) -> ColumnElement[Any]:

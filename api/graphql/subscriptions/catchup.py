@@ -28,7 +28,8 @@ from sqlalchemy import Integer, Text, bindparam, cast, select
 
 from api.db.request_engine import RequestEngine
 from api.errors import CochleaError
-from api.graphql.compiled.compiler import Unsupported, Walker, cursor_of, edge_object
+from api.graphql.compiled.compiler import Unsupported, Walker, edge_object
+from api.graphql.compiled.jsontext import cursor_of
 from api.services import cursors
 from api.services.follow import RenderedPage, RenderPage
 from api.services.reading import Kind
