@@ -7,9 +7,9 @@ mean nothing leaks (pool connections, sockets, subscriptions, caches).
 Load: 4 readers paging annotations and sounds, 2 writers sending createAnnotations batches of
 20, and 8 subscribers following annotationCreated (each reconnects every 10 s, so
 subscriptions come and go). Sampled: the API's resident memory (RSS) and open file
-descriptors, summed over `cochlea serve` and its worker process, and its sessions in PostgreSQL (`pg_stat_activity`, application_name
-cochlea-api). The rate limits are switched off for the run: the soak measures leaks, not the
-limiter. Nothing is asserted; it reports.
+descriptors, summed over `cochlea serve` and any worker processes, and its sessions in
+PostgreSQL (`pg_stat_activity`, application_name cochlea-api). The rate limits are switched
+off for the run: the soak measures leaks, not the limiter. Nothing is asserted; it reports.
 """
 
 from __future__ import annotations

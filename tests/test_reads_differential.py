@@ -109,7 +109,10 @@ async def _populate(url: str) -> dict[str, Any]:
                 sound_input(
                     title='Quote " back\\slash é 🎻 </script>',
                     tags=[tag, 'é"\\/'],
-                    metadata={"note": 'line\nbreak\ttab "q" \u0001 é\u2028', "x": [None, True, -0.5]},
+                    metadata={
+                        "note": 'line\nbreak\ttab "q" \u0001 é\u2028',
+                        "x": [None, True, -0.5],
+                    },
                 ),
             ],
         )
