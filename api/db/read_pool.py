@@ -25,8 +25,15 @@ import asyncpg
 
 from api.db.engine import libpq_url
 
-# Errors that say the connection is gone, not that the statement was wrong.
-_LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError)
+# Errors that say the connection is gone or unusable, not that the statement was wrong. A
+# connection whose operation was cut off as PostgreSQL went down can be left mid-protocol
+# ("cannot switch to state 12; another operation (2) is in progress": InternalClientError).
+_LOST = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -37,7 +44,7 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 class ReadPool:
-    """Connections opened on first use, up to `size`; `fetchval` and `fetch` read."""
+    """Connections opened on first use, up to `size`; `fetchval`, `fetchrow` and `fetch` read."""
 
     def __init__(self, url: str, *, size: int, statement_timeout_seconds: float = 0) -> None:
         settings = {"application_name": "cochlea-api"}
@@ -61,29 +68,35 @@ class ReadPool:
 
     async def fetchval(self, sql: str, args: Sequence[Any]) -> Any:
         """The first column of the first row of `sql` run with `args` ($1, $2… in order)."""
-        pool = self._pool
-        if pool is None:
-            raise RuntimeError("ReadPool.start() was not awaited")
-        try:
-            async with pool.acquire() as connection:
-                return await connection.fetchval(sql, *args)
-        except _LOST:
-            pool.expire_connections()  # the others were opened before the same restart
-        async with pool.acquire() as connection:
-            return await connection.fetchval(sql, *args)
+        return await self._run("fetchval", sql, args)
+
+    async def fetchrow(self, sql: str, args: Sequence[Any]) -> asyncpg.Record | None:
+        """The first row of `sql` run with `args`, or None."""
+        row: asyncpg.Record | None = await self._run("fetchrow", sql, args)
+        return row
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]:
-        """Every row of `sql` run with `args`, retried once on a lost connection likewise."""
+        """Every row of `sql` run with `args`."""
+        rows: list[asyncpg.Record] = await self._run("fetch", sql, args)
+        return rows
+
+    async def _run(self, method: str, sql: str, args: Sequence[Any]) -> Any:
+        """`Connection.<method>` (fetchval, fetchrow, fetch) on a pooled connection, retried
+        once on a fresh one when the first was lost (a read is safe to repeat)."""
         pool = self._pool
         if pool is None:
             raise RuntimeError("ReadPool.start() was not awaited")
         try:
             async with pool.acquire() as connection:
-                return await connection.fetch(sql, *args)
-        except _LOST:
-            pool.expire_connections()
-        async with pool.acquire() as connection:
-            return await connection.fetch(sql, *args)
+                return await getattr(connection, method)(sql, *args)
+        except _LOST as error:
+            pool.expire_connections()  # the others were opened before the same restart
+            lost = error
+        try:
+            async with pool.acquire() as connection:
+                return await getattr(connection, method)(sql, *args)
+        except _LOST as again:  # still down: the lost connection says so (SERVICE_UNAVAILABLE)
+            raise again from lost
 
     async def close(self) -> None:
         if self._pool is not None:

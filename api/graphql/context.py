@@ -53,7 +53,9 @@ class Context:
             if self.connection_params is not None:
                 value = self.connection_params.get("authorization")
                 authorization = value if isinstance(value, str) else None
-            self._viewer = await auth.authenticate(engine=self.engine, authorization=authorization)
+            self._viewer = await auth.authenticate(
+                engine=self.engine, authorization=authorization, reads=self.reads
+            )
         return self._viewer
 
     def set_viewer(self, viewer: UserRecord) -> None:

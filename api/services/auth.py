@@ -13,12 +13,15 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.db.read_pool import ReadPool
 from api.db.tables import api_keys_table, users_table
 from api.errors import Unauthenticated
 from api.services import ids
@@ -77,8 +80,27 @@ def _split(token: str) -> tuple[str, str]:
     return parts[1], parts[2]
 
 
-async def authenticate(*, engine: AsyncEngine, authorization: str | None) -> UserRecord | None:
+_KEY_LOOKUP = (
+    select(
+        api_keys_table.c.secret_hash,
+        api_keys_table.c.revoked_at,
+        api_keys_table.c.expires_at,
+        *USERS.columns,
+    )
+    .join(users_table, users_table.c.id == api_keys_table.c.user_id)
+    .where(api_keys_table.c.prefix == bindparam("prefix"))
+)
+# The same statement as asyncpg text ($1: the prefix), for the read pool.
+_KEY_LOOKUP_SQL = _KEY_LOOKUP.compile(dialect=asyncpg_dialect()).string
+
+
+async def authenticate(
+    *, engine: AsyncEngine, authorization: str | None, reads: ReadPool | None = None
+) -> UserRecord | None:
     """The user an `Authorization: Bearer <key>` header names; None when there is no header.
+    With `reads`, the key is looked up in one round trip on the read pool (every
+    authenticated request pays it: through the engine it is a checkout, a pre-ping and a
+    transaction).
 
     Unknown, revoked or expired keys, and keys of deleted users, are refused the same way.
     """
@@ -88,18 +110,12 @@ async def authenticate(*, engine: AsyncEngine, authorization: str | None) -> Use
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send the key as `Authorization: Bearer <key>`")
     prefix, secret = _split(token.strip())
-    stmt = (
-        select(
-            api_keys_table.c.secret_hash,
-            api_keys_table.c.revoked_at,
-            api_keys_table.c.expires_at,
-            *USERS.columns,
-        )
-        .join(users_table, users_table.c.id == api_keys_table.c.user_id)
-        .where(api_keys_table.c.prefix == prefix)
-    )
-    async with engine.connect() as conn:
-        row = (await conn.execute(stmt)).mappings().first()
+    row: Any  # an asyncpg Record or a RowMapping: both index by column name
+    if reads is not None:
+        row = await reads.fetchrow(_KEY_LOOKUP_SQL, [prefix])
+    else:
+        async with engine.connect() as conn:
+            row = (await conn.execute(_KEY_LOOKUP, {"prefix": prefix})).mappings().first()
     now = datetime.now(UTC)
     if (
         row is None

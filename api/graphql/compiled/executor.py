@@ -42,7 +42,7 @@ from api.graphql.compiled.compiler import (
     compile_connection,
     compile_node,
 )
-from api.graphql.compiled.records import render_records
+from api.graphql.compiled.records import Records, render_records
 
 # Compiled statements of recent (document, field, variables): a bot sends the same few
 # documents over and over, and building a statement costs more than running it.
@@ -91,9 +91,9 @@ class CompiledReadsExecutor(StrawberryGraphQLCoreExecutionContext):
             return self._complete_compiled(
                 return_type, field_details_list, info, path, result, position_context
             )
-        if type(result) is list and result and info.parent_type.name in PAYLOAD_TYPES:
+        if type(result) is Records and info.parent_type.name in PAYLOAD_TYPES:
             with contextlib.suppress(Unsupported):
-                rendered = render_records(self, return_type, field_details_list, result)
+                rendered = render_records(self, return_type, field_details_list, result.records)
                 if rendered is not None:
                     return rendered
         return super().complete_value(
