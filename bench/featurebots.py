@@ -55,8 +55,9 @@ from workers.bots.compute import AXES
 from workers.features import SAMPLE_RATE
 from workers.jobs import Runtime, process
 from workers.main import pool_factory
-from workers.sdk.arrays import LocalArrayStore, bucket_name
+from workers.sdk.arrays import bucket_name
 from workers.sdk.client import ApiClient
+from workers.sdk.local_arrays import LocalArrayStore
 from workers.ssrf import parse_allow_networks
 
 SR = 44_100

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from workers import failures
@@ -61,6 +62,8 @@ class Runtime:
     spool_slots: int = 4
     """Sounds fetched or spooled at once, waiting for the pool: its processes + 2 keep the
     next sound ready while one computes, without spooling a whole backlog."""
+    spool_root: str | None = None
+    """Where spool directories go (None: the system's temporary directory)."""
     _pool: ProcessPoolExecutor | None = None
     _batchers: dict[str, AnnotationBatcher] = field(default_factory=dict)
     _fetch_clients: FetchClients = field(default_factory=FetchClients)
@@ -73,7 +76,7 @@ class Runtime:
         if self._spooling is None:
             self._spooling = asyncio.Semaphore(self.spool_slots)
         if self._spool_dir is None:
-            self._spool_dir = tempfile.mkdtemp(prefix="cochlea-spool-")
+            self._spool_dir = open_spool(self.spool_root)
         async with self._spooling:
             fd, path = tempfile.mkstemp(dir=self._spool_dir, suffix=".audio")
             try:
@@ -126,6 +129,32 @@ class Runtime:
         if self._spool_dir is not None:
             shutil.rmtree(self._spool_dir, ignore_errors=True)
             self._spool_dir = None
+
+
+SPOOL_PREFIX = "cochlea-spool-"
+
+
+def open_spool(root: str | None) -> str:
+    """A new spool directory for this process (`cochlea-spool-<pid>-…`), after removing
+    those of processes that are gone: a worker killed by SIGKILL or the OOM killer never ran
+    its `aclose`, and its spool may hold hours of audio."""
+    parent = Path(root or tempfile.gettempdir())
+    for old in parent.glob(f"{SPOOL_PREFIX}*-*"):
+        pid = old.name[len(SPOOL_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)) and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+            log.info("removed the spool of process %s, which is gone: %s", pid, old)
+    return tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 async def featurebot(ctx: dict[str, Any], bot: str, node: dict[str, Any]) -> dict[str, Any]:

@@ -31,9 +31,11 @@ from workers.bots import BOTS, Namespace
 from workers.bots.compute import AXES, warm_up
 from workers.jobs import FUNCTION_NAME, Runtime
 from workers.listener import listen, supervise
-from workers.sdk.arrays import ArrayStore, LocalArrayStore, S3ArrayStore, bucket_name
+from workers.sdk.arrays import ArrayStore, bucket_name
 from workers.sdk.client import ApiClient, ApiUnavailable
+from workers.sdk.local_arrays import LocalArrayStore
 from workers.sdk.registry import BotIdentity, ensure_bot
+from workers.sdk.s3_arrays import S3ArrayStore
 from workers.ssrf import parse_allow_networks
 
 __all__ = ["list_failures", "make_store", "pool_factory", "retry_failure", "run_worker", "serve"]
@@ -174,6 +176,10 @@ async def _serve(settings: Settings, names: list[str], options: WorkerOptions) -
     workers = []
     try:
         store = make_store(settings=settings)
+        if isinstance(store, LocalArrayStore):
+            swept = await store.sweep()
+            if swept:
+                log.info("removed %d temporary array file(s) left by killed workers", swept)
         for name in names:
             if name in AXES:
                 await store.ensure_bucket(bucket_name(bot=name))

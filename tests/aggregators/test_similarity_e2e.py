@@ -26,9 +26,10 @@ from tests.factories import Account, make_annotations, make_sounds, make_user, s
 from tests.server import GraphQLClient
 from workers.aggregators.similarity.embedding import windows
 from workers.features import FRAME_RATE
-from workers.sdk.arrays import S3ArrayStore, array_metadata, npy_bytes
+from workers.sdk.arrays import array_metadata, npy_bytes
 from workers.sdk.client import ApiClient
 from workers.sdk.registry import ensure_bot
+from workers.sdk.s3_arrays import S3ArrayStore
 
 SEGMENT = "sound startSeconds endSeconds durationSeconds kind score point { x y z }"
 SIMILAR = f"""query($sound: ID!, $time: Float!, $first: Int, $filter: SimilarityFilter,

@@ -12,7 +12,8 @@ import pytest
 
 from api.settings import Settings
 from api.web import VIEW_PATHS, installed
-from workers.sdk.arrays import LocalArrayStore, S3ArrayStore
+from workers.sdk.local_arrays import LocalArrayStore
+from workers.sdk.s3_arrays import S3ArrayStore
 
 
 @pytest.mark.skipif(not installed(), reason="the explorer's npm files are not installed")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import os
+import time
 import uuid
 from importlib.metadata import version
 from pathlib import Path
@@ -16,16 +19,17 @@ from tests.workers.audio_server import AudioServer
 from workers.sdk.arrays import (
     ArrayNotFound,
     BucketNotFound,
-    LocalArrayStore,
-    S3ArrayStore,
     array_metadata,
     bucket_name,
     check_bucket,
     check_key,
     load_npy,
     npy_bytes,
+    npy_parts,
     object_key,
 )
+from workers.sdk.local_arrays import LocalArrayStore
+from workers.sdk.s3_arrays import S3ArrayStore
 
 SPECTROGRAM = np.random.default_rng(0).random((100, 1025), dtype=np.float32)
 
@@ -245,3 +249,26 @@ async def test_s3_store(s3_store: S3ArrayStore, s3_endpoint: str) -> None:
     assert sorted(rule["AllowedMethods"]) == ["GET", "HEAD"]
     assert rule["AllowedHeaders"] == ["Range"]
     assert "Content-Range" in rule["ExposeHeaders"]
+
+
+async def test_local_store_sweeps_what_a_killed_writer_left(tmp_path: Path) -> None:
+    store = LocalArrayStore(root=tmp_path, public_base_url="http://127.0.0.1:8000/arrays/")
+    bucket = bucket_name(bot="stft")
+    await store.ensure_bucket(bucket)
+    parts = npy_parts(SPECTROGRAM)
+    done = store.stage(bucket=bucket, key="done.npy", parts=parts)
+    await store.commit(done)
+    # Staged, never committed: the worker died in between (hours ago, and just now).
+    old = store.stage(bucket=bucket, key="old.npy", parts=parts)
+    fresh = store.stage(bucket=bucket, key="fresh.npy", parts=parts)
+    assert old.temp is not None and fresh.temp is not None
+    hours_ago = time.time() - 3 * 3600
+    os.utime(old.temp, (hours_ago, hours_ago))
+    assert await store.sweep() == 1
+    assert not await asyncio.to_thread(os.path.exists, old.temp)
+    fresh_kept = await asyncio.to_thread(os.path.exists, fresh.temp)
+    assert fresh_kept, "a writer's file of seconds ago may still be committed"
+    assert await store.get(bucket=bucket, key="done.npy") == b"".join(bytes(p) for p in parts)
+    assert await store.sweep() == 0
+    await store.commit(fresh)  # the live writer finishes as if nothing happened
+    assert await store.get(bucket=bucket, key="fresh.npy") == b"".join(bytes(p) for p in parts)

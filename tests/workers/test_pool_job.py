@@ -6,7 +6,11 @@ built once per process."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import signal
+import subprocess
+import sys
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -20,8 +24,10 @@ from tests.workers.audio_server import AudioServer, encode, stereo_tone
 from workers.bots import Namespace
 from workers.bots.compute import Job, run_job
 from workers.errors import DecodeError, HttpStatusError
-from workers.jobs import Runtime
-from workers.sdk.arrays import LocalArrayStore, S3ArrayStore, bucket_name, load_npy, object_key
+from workers.jobs import Runtime, open_spool
+from workers.sdk.arrays import bucket_name, load_npy, object_key
+from workers.sdk.local_arrays import LocalArrayStore
+from workers.sdk.s3_arrays import S3ArrayStore
 from workers.ssrf import IPNetwork
 
 
@@ -117,3 +123,27 @@ async def test_the_copy_reads_what_the_original_wrote(s3_endpoint: str) -> None:
     staged = copy.stage(bucket=bucket, key="b.npy", parts=[b"header", memoryview(data)])
     assert await copy.commit(staged) == store.url(bucket=bucket, key="b.npy")
     assert await store.get(bucket=bucket, key="b.npy") == b"header" + data
+
+
+def test_a_new_spool_removes_those_of_killed_workers(tmp_path: Path) -> None:
+    # A worker killed by SIGKILL (its spool holds a sound it was fetching) and a live process's.
+    script = (
+        "import sys, time; from workers.jobs import open_spool; "
+        "d = open_spool(sys.argv[1]); open(d + '/x.audio', 'wb').write(b'RIFF' * 1000); "
+        "print(d, flush=True); time.sleep(60)"
+    )
+    command = [sys.executable, "-c", script, str(tmp_path)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as worker:
+        assert worker.stdout is not None
+        killed = Path(worker.stdout.readline().strip())
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    assert (killed / "x.audio").exists()
+    living = tmp_path / f"cochlea-spool-{os.getppid()}-abc"  # our parent: alive
+    living.mkdir()
+    unrelated = tmp_path / "cochlea-spool-notes"
+    unrelated.mkdir()
+    mine = Path(open_spool(str(tmp_path)))
+    assert not killed.exists(), "the killed worker's spool is removed"
+    assert living.is_dir() and unrelated.is_dir() and mine.is_dir()
+    assert mine.name.startswith(f"cochlea-spool-{os.getpid()}-")

@@ -25,7 +25,8 @@ from minio.error import S3Error
 
 from api.settings import Settings
 from workers.datasets.headers import MIMES
-from workers.sdk.arrays import S3ArrayStore, bucket_name, check_key
+from workers.sdk.arrays import bucket_name, check_key
+from workers.sdk.s3_arrays import S3ArrayStore
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

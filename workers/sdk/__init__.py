@@ -28,7 +28,7 @@ else of the API: they talk to it over HTTP and websockets, as anyone's code woul
   `array_metadata`.
 """
 
-from workers.sdk.arrays import LocalArrayStore, S3ArrayStore, array_metadata, npy_bytes
+from workers.sdk.arrays import array_metadata, npy_bytes
 from workers.sdk.batches import Edge, follow_batches
 from workers.sdk.checkpoints import (
     Checkpoint,
@@ -37,6 +37,7 @@ from workers.sdk.checkpoints import (
     RedisCheckpoint,
 )
 from workers.sdk.client import ApiClient, ApiError, ApiUnavailable, GraphQLError, UserErrors
+from workers.sdk.local_arrays import LocalArrayStore
 from workers.sdk.publish import publish_annotations
 from workers.sdk.registry import BotIdentity, IdentityLost, ensure_bot, find_user_id
 from workers.sdk.remote_arrays import (
@@ -50,6 +51,7 @@ from workers.sdk.remote_arrays import (
     BadArrayMetadata,
     read_array,
 )
+from workers.sdk.s3_arrays import S3ArrayStore
 from workers.sdk.stream import follow
 
 __all__ = [
