@@ -106,14 +106,16 @@ class Tap(Generic[R]):
         self.ready = asyncio.Event()
         self.overflowed = False
 
-    def offer(self, records: Iterable[Any], types: CreatorTypes) -> None:
+    def offer(self, edges: Iterable[tuple[str, Any]], types: CreatorTypes) -> None:
+        """The reader's new (cursor, record) pairs: keep those this tap's filter matches."""
         matches = MATCHERS[self.kind]
         added = False
-        for record in records:
+        for edge in edges:
+            record = edge[1]
             if (self.floor is None or record.id > self.floor) and matches(
                 self.filter, record, types
             ):
-                self.items.append((cursors.encode(self.kind, record.id), record))  # type: ignore[arg-type]
+                self.items.append(edge)
                 added = True
         if len(self.items) > self.limit:
             self.overflowed = True
@@ -223,8 +225,11 @@ class LiveReader(Generic[R]):
         await self._learn_creators(page.items)
         if not self._current():  # left by every tap and replaced meanwhile
             raise asyncio.CancelledError
+        # Cursors once per item, not once per subscriber (1,000 taps: 6 % of the process).
+        name, items = self.kind.name, zip(page.ids, page.items, strict=True)
+        edges = [(cursors.encode(name, id_), record) for id_, record in items]
         for tap in list(self._taps):
-            tap.offer(page.items, self._types)
+            tap.offer(edges, self._types)
         self.head = page.ids[-1]
         return bool(page.has_next_page)
 
