@@ -21,16 +21,19 @@ from typing import Any, Protocol
 from graphql import GraphQLField, GraphQLObjectType, get_named_type
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     Text,
     and_,
     cast,
     false,
     func,
+    literal_column,
     select,
     true,
 )
 from sqlalchemy.sql import util as sql_util
+from sqlalchemy.sql.elements import True_
 
 from api.db.tables import annotations_table, sounds_table, users_table
 from api.errors import CochleaError
@@ -199,11 +202,12 @@ def _connection(
 
     base = kind.table.alias()
     scan = base.c.id.desc() if plan.descending else base.c.id.asc()
+    size = plan.limit + 1 if plan.limit > 0 else 0
     rows = (
         select(*base.c)
         .where(where_on(base), *keyset_bounds(plan, base.c.id))
         .order_by(scan)
-        .limit(plan.limit + 1 if plan.limit > 0 else 0)
+        .limit(_written(size) if parent is None and isinstance(page.where, True_) else size)
         .correlate_except(base)
         .lateral()  # a nested list reads its parent's id from the enclosing row
     )
@@ -272,6 +276,16 @@ def _connection(
             pairs.append((key, jsontext.array(edge, in_order, kept)))
     # HAVING makes it one group: exactly one row, even when the selection holds no aggregate.
     return select(jsontext.obj(pairs)).select_from(numbered).having(true()).scalar_subquery()
+
+
+def _written(size: int) -> ColumnElement[Any]:
+    """A root page without a filter has one plan (the primary key from the cursor): with its
+    LIMIT written into the statement (plans are cached per variables' values, so the text is
+    stable), PostgreSQL costs its generic plan right and reuses it, instead of planning every
+    execution as it does with a parameter there (0 generic plans in 20 executions, measured
+    with `pg_prepared_statements`). Filtered pages keep the parameter: their custom plans
+    look at the values (a rare tag or a common one)."""
+    return literal_column(str(int(size)), Integer)
 
 
 def edge_object(
