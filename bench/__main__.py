@@ -110,10 +110,12 @@ def read_rows(found: dict[str, Any], targets: reads.Targets) -> list[Row]:
                     *peer_cells,
                 )
             )
-    for processes in (1, 2):  # the goal: a deep page within 1.2 times the first's
-        first, deep = (found[f"api{processes}"][k] for k in ("d0", "d"))
+    alike = "rows of the same shape" if targets.deep_alike else "rows of other shapes"
+    for where in ("api1", "api2", "floor"):  # the goal: a deep page within 1.2 times
+        first, deep = (found[where][k] for k in ("d0", "d"))  # the first's latency
         p50, p99 = (deep[f"{q}_ms"] / first[f"{q}_ms"] for q in ("p50", "p99"))
-        label = f"(d) ÷ (d0): deep page latency ÷ first page latency, {_api(processes)}"
+        side = _api(int(where[-1])) if where != "floor" else "the same SQL through asyncpg"
+        label = f"(d) ÷ (d0): deep page latency ÷ first page latency ({alike}), {side}"
         rows.append(_row(label, f"p50 {p50:.2f} · p99 {p99:.2f}"))
     for processes in (1, 2):
         health = found[f"api{processes}"]["health"]

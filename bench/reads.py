@@ -142,13 +142,15 @@ QUERIES = [
 @dataclass(frozen=True)
 class Targets:
     """What the queries ask about, picked from the data: 16 sounds spread over the sounds
-    table, the most used human tag, 16 annotation ids 90 % of the way into id order."""
+    table, the most used human tag, 16 annotation ids from 90 % of the way into id order."""
 
     sounds: list[str]
     tag: str
     tag_count: int
     deep: list[str]
     annotations: int
+    deep_alike: bool = True
+    """Whether the deep pages hold rows of the first page's shape (see `deep_cursors`)."""
 
     def variables(self, vary: str, *, for_peer: bool = False) -> list[dict[str, Any]]:
         """The rotation of `$v` values for a query (the peer's cursors are its own)."""
@@ -158,6 +160,29 @@ class Targets:
                 for d in self.deep]  # fmt: skip
         values = {"sound": self.sounds, "tag": [self.tag], "deep": deep, "annotation": self.deep}
         return [{"v": v} for v in values[vary]]
+
+
+PAGE = 50
+SHAPE = "(data_url IS NULL, metadata IS NULL, 'onset' = ANY(tags_lc))"
+"""What sets a row's size in an answer: a feature array's row carries a data URL and about
+150 bytes of metadata, a human tag's neither."""
+
+
+def deep_cursors(shapes: list[tuple[str, Any]], first: Any, count: int = 16) -> list[str] | None:
+    """`count` cursors, a page apart, whose next pages hold only rows of shape `first`, from
+    the first such run in `shapes` ((id, shape) in id order, from 90 % in); None if none.
+
+    The data comes in batches of one kind each (a featurebot's windows, a person's tags), so
+    a page 90 % in may be all feature arrays while the first page is all tags: comparing the
+    two would measure the answers' sizes, not what depth costs.
+    """
+    need, run = (count + 1) * PAGE, 0
+    for i, (_, shape) in enumerate(shapes):
+        run = run + 1 if shape == first else 0
+        if run == need:
+            start = i - need + 1
+            return [shapes[start + k * PAGE][0] for k in range(count)]
+    return None
 
 
 async def find_targets(database_url: str) -> Targets:
@@ -170,18 +195,24 @@ async def find_targets(database_url: str) -> Targets:
             "SELECT t, count(*) FROM annotations, unnest(tags_lc) AS t WHERE t <> 'onset' "
             "GROUP BY t ORDER BY count(*) DESC LIMIT 1"
         )
+        first = await connection.fetchval(f"SELECT {SHAPE} FROM annotations ORDER BY id LIMIT 1")
         rows = await connection.fetch(
-            "SELECT id FROM annotations ORDER BY id OFFSET $1 LIMIT $2", total * 9 // 10, 1600
+            f"SELECT id, {SHAPE} FROM annotations ORDER BY id OFFSET $1 LIMIT $2",
+            total * 9 // 10,
+            50_000,
         )
     finally:
         await connection.close()
+    shapes = [(str(r[0]), tuple(r[1])) for r in rows]
+    alike = deep_cursors(shapes, None if first is None else tuple(first))
     step = max(1, len(sounds) // 16)
     return Targets(
         sounds=sounds[step // 2 :: step][:16],
         tag=tag,
         tag_count=count,
-        deep=[str(r[0]) for r in rows[::100]][:16],
+        deep=alike or [s[0] for s in shapes[: 16 * 100 : 100]],
         annotations=total,
+        deep_alike=alike is not None,
     )
 
 
