@@ -5,12 +5,18 @@ in PostgreSQL itself, scoped to the test's own users."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
+from sqlalchemy.dialects import postgresql
 
+from api.db.engine import libpq_url
 from api.services.annotations import end_tolerance
+from api.services.batches import existing_by_key
+from api.services.reading import ANNOTATIONS
 from tests.factories import (
     make_annotations,
     make_sounds,
@@ -214,3 +220,34 @@ async def test_tags_are_trimmed_deduplicated_and_matched_case_insensitively(
         for wanted, found in [(["bird"], 1), (["song THRUSH", " Bird"], 1), (["bird", "owl"], 0)]:
             data = await gql(query, {"f": {"createdBy": user.id, "tags": wanted}})
             assert [e["node"]["id"] for e in data[name]["edges"]] == [id_] * found, wanted
+
+
+async def test_key_lookups_probe_each_key_however_stale_the_statistics(
+    gql: GraphQLClient, database_url: str, dataset: Any
+) -> None:
+    """A resent batch finds its keys by one index probe each, not by reading every key its
+    creator stored: planner statistics lag far behind a bot's rows (here they know none)."""
+    user, sounds = dataset
+    connection = await asyncpg.connect(libpq_url(database_url))
+    try:
+        await connection.execute("ANALYZE annotations")  # before this user has any row
+        inputs = [note(sounds[0], key=f"window-{i}") for i in range(3000)]
+        await make_annotations(gql, user, inputs)
+        keys = [f"window-{i}" for i in range(0, 3000, 30)]
+        compiled = existing_by_key(ANNOTATIONS, uuid.UUID(user.id), keys).compile(
+            dialect=postgresql.asyncpg.dialect()  # type: ignore[attr-defined]
+        )
+        params = [compiled.params[name] for name in compiled.positiontup or ()]
+        plan = json.loads(
+            await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}", *params)
+        )[0]["Plan"]
+    finally:
+        await connection.close()
+    nodes = [plan]
+    for node in nodes:
+        nodes.extend(node.get("Plans", []))
+    scans = [n for n in nodes if n["Node Type"] == "Index Scan"]
+    assert [n["Index Name"] for n in scans] == ["annotations_creator_key_key"]
+    assert plan["Actual Rows"] == len(keys)
+    assert scans[0]["Actual Rows"] * scans[0]["Actual Loops"] == len(keys)  # one row a probe
+    assert all(n.get("Rows Removed by Filter", 0) == 0 for n in nodes)

@@ -125,7 +125,7 @@ class Runtime:
     async def aclose(self) -> None:
         """Stop the pool, close the fetch connections, remove the spool directory."""
         await asyncio.to_thread(self.shutdown)
-        await self._fetch_clients.aclose()
+        self._fetch_clients.close()
         if self._spool_dir is not None:
             shutil.rmtree(self._spool_dir, ignore_errors=True)
             self._spool_dir = None

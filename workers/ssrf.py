@@ -15,7 +15,6 @@ connects to exactly what was checked rather than resolving again (DNS rebinding)
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from collections.abc import Sequence
@@ -125,15 +124,16 @@ def parse_allow_networks(text: str) -> list[IPNetwork]:
     return networks
 
 
-async def _resolve(host: str, port: int) -> list[str]:
-    """The host's addresses as strings, via the event loop's getaddrinfo (no network for IPs)."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+def _resolve(host: str, port: int) -> list[str]:
+    """The host's addresses as strings, from the system's getaddrinfo (blocking)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     return [str(info[4][0]) for info in infos]
 
 
-async def resolve_and_check(host: str, port: int, *, allow: Sequence[IPNetwork]) -> list[IPAddress]:
+def resolve_and_check(host: str, port: int, *, allow: Sequence[IPNetwork]) -> list[IPAddress]:
     """Resolve `host` and return its addresses (deduplicated, resolver order) if ALL are allowed.
+
+    Blocking (it may wait for DNS): the fetcher calls it from its thread, before each hop.
 
     Raises `BlockedAddress` if any address is refused, `NetworkError` if the name does not
     resolve (retryable only for temporary resolver failures), `InvalidUrl` for an empty host.
@@ -146,7 +146,7 @@ async def resolve_and_check(host: str, port: int, *, allow: Sequence[IPNetwork])
     except ValueError:
         pass  # a name, not an address literal
     try:
-        resolved = await _resolve(host, port)
+        resolved = _resolve(host, port)
     except socket.gaierror as exc:
         raise NetworkError(
             f"cannot resolve {host!r}: {exc.strerror}", retryable=exc.errno == socket.EAI_AGAIN

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from asyncpg.pgproto.pgproto import UUID as FastUUID
-from sqlalchemy import Table, select
+from sqlalchemy import ARRAY, Select, Table, Text, bindparam, func, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.errors import Problem, RequestTooLarge
@@ -148,9 +148,26 @@ async def _existing_by_key(
 ) -> dict[str, R]:
     if not keys:
         return {}
-    table = kind.table
-    stmt = select(table.c.key, *kind.columns).where(
-        table.c.created_by == creator, table.c.key.in_(keys)
-    )
-    rows = (await conn.execute(stmt)).mappings().all()
+    rows = (await conn.execute(existing_by_key(kind, creator, keys))).mappings().all()
     return {r["key"]: kind.to_record(_record_fields(kind, r)) for r in rows}
+
+
+def existing_by_key(kind: Kind[Any, Any], creator: uuid.UUID, keys: list[str]) -> Select[Any]:
+    """The creator's stored resources among `keys`: one unique-index probe per key.
+
+    A lateral lookup per key, because with `key IN (...)` the planner, when its statistics
+    say the creator has few rows (a bot's rows grow long before autoanalyze sees them), reads
+    the creator's whole index range and filters it: each batch of a bot cost more than the
+    last (2.9 ms for 7,872 stored rows against 0.46 ms, 200 keys). One array parameter also
+    keeps one prepared statement for any number of keys.
+    """
+    table = kind.table
+    wanted = func.unnest(bindparam("keys", keys, type_=ARRAY(Text))).table_valued("key")
+    wanted = wanted.render_derived()
+    found = (
+        select(table.c.key, *kind.columns)
+        .where(table.c.created_by == creator, table.c.key == wanted.c.key)
+        .limit(literal_column("1"))  # (created_by, key) is unique; LIMIT keeps a nested loop
+        .lateral()
+    )
+    return select(found).select_from(wanted).join(found, true())

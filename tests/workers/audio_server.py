@@ -45,7 +45,7 @@ def encode(y: np.ndarray, *, sr: int = SR, format: str, subtype: str | None = No
     return buffer.getvalue()
 
 
-class LoopbackOnlyTransport(httpx.AsyncBaseTransport):
+class LoopbackOnlyTransport(httpx.BaseTransport):
     """A real transport that refuses, before connecting, any request not aimed at loopback.
 
     Not a fake server: requests to 127.0.0.0/8 go through the ordinary httpx transport. It is a
@@ -53,10 +53,10 @@ class LoopbackOnlyTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, **transport_options: object) -> None:
-        self._inner = httpx.AsyncHTTPTransport(**transport_options)  # type: ignore[arg-type]
+        self._inner = httpx.HTTPTransport(**transport_options)  # type: ignore[arg-type]
         self.refused: list[str] = []
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
         try:
             is_loopback = ipaddress.ip_address(request.url.host).is_loopback
         except ValueError:
@@ -64,10 +64,10 @@ class LoopbackOnlyTransport(httpx.AsyncBaseTransport):
         if not is_loopback:
             self.refused.append(str(request.url))
             raise AssertionError(f"test tried to connect beyond loopback: {request.url}")
-        return await self._inner.handle_async_request(request)
+        return self._inner.handle_request(request)
 
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+    def close(self) -> None:
+        self._inner.close()
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

@@ -46,9 +46,9 @@ def tripwire() -> LoopbackOnlyTransport:
 
 
 @pytest.fixture
-async def safe_client(tripwire: LoopbackOnlyTransport) -> AsyncIterator[httpx.AsyncClient]:
+def safe_client(tripwire: LoopbackOnlyTransport) -> Iterator[httpx.Client]:
     """An httpx client whose transport can only ever reach loopback addresses."""
-    async with httpx.AsyncClient(transport=tripwire, trust_env=False) as client:
+    with httpx.Client(transport=tripwire, trust_env=False) as client:
         yield client
 
 

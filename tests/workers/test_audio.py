@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import pickle
 import shutil
@@ -246,6 +247,31 @@ async def test_total_timeout_stops_a_dripping_server(
     assert time.monotonic() - started < 2
 
 
+async def test_a_cancelled_fetch_stops_writing_and_hangs_up(
+    audio_server: AudioServer, loopback: list[IPNetwork], tmp_path: Path
+) -> None:
+    """The fetch runs in a thread: cancelling its caller (a job timeout) must still stop it,
+    so a spool file is not written to after its job has gone, and the connection closes."""
+    route = audio_server.add("/drip", body=b"RIFF" * 1000, drip=0.01)  # 40 s of body
+    with (tmp_path / "spool").open("wb") as spool:
+        task = asyncio.create_task(
+            fetch_audio(
+                audio_server.url("/drip"), allow_networks=loopback, max_bytes=MB, into=spool
+            )
+        )
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - started < 0.5  # the caller is not held by the thread
+        assert route.finished.wait(timeout=5)  # the thread hung up at its next read
+        size = spool.tell()
+        assert 0 < size < 400
+        await asyncio.sleep(0.2)
+        assert spool.tell() == size  # and wrote nothing after it was cancelled
+
+
 async def test_connection_refused_is_a_retryable_network_error(loopback: list[IPNetwork]) -> None:
     with AudioServer() as server:
         url = server.url("/gone")
@@ -267,7 +293,7 @@ async def test_invalid_urls(url: str, loopback: list[IPNetwork]) -> None:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.1", "[::ffff:127.0.0.1]"])
 async def test_guard_refuses_loopback_before_connecting(
-    host: str, encoded: dict[str, bytes], audio_server: AudioServer, safe_client: httpx.AsyncClient
+    host: str, encoded: dict[str, bytes], audio_server: AudioServer, safe_client: httpx.Client
 ) -> None:
     audio_server.add("/a.wav", body=encoded["wav"])
     with pytest.raises(BlockedAddress, match="loopback"):
@@ -304,7 +330,7 @@ async def test_guard_refuses_loopback_with_the_default_client(
 async def test_guard_refuses_a_redirect_into_a_blocked_range(
     target: str,
     encoded: dict[str, bytes],
-    safe_client: httpx.AsyncClient,
+    safe_client: httpx.Client,
     tripwire: LoopbackOnlyTransport,
 ) -> None:
     with AudioServer() as server:
@@ -377,7 +403,7 @@ async def test_https_verifies_the_name_while_connecting_to_the_ip(
 ) -> None:
     server_context, client_context = tls
     transport = LoopbackOnlyTransport(verify=client_context)
-    async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
+    with httpx.Client(transport=transport, trust_env=False) as client:
         with AudioServer(tls=server_context) as server:
             server.add("/a.flac", body=encoded["flac"])
             data = await fetch_audio(

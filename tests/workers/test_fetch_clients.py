@@ -72,7 +72,7 @@ async def test_connections_are_reused_within_an_origin_only(
             )  # fmt: skip
             assert data == BODY
     finally:
-        await clients.aclose()
+        clients.close()
     ports = [port for port, _ in keep_alive_server.requests]
     hosts = [host for _, host in keep_alive_server.requests]
     assert len(set(ports[:3])) == 1  # one connection for the three fetches by IP
@@ -102,6 +102,6 @@ async def test_the_least_recently_used_origin_is_closed_past_the_cap(
                 clients=clients,
             )  # fmt: skip
     finally:
-        await clients.aclose()
+        clients.close()
     ports = [port for port, _ in keep_alive_server.requests]
     assert len(set(ports)) == 3  # each switch closed the other origin's client

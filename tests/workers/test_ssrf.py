@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -125,37 +125,35 @@ def test_parse_allow_networks() -> None:
             parse_allow_networks(bad)
 
 
-async def test_literal_addresses_are_checked_without_resolving() -> None:
-    assert await resolve_and_check("8.8.8.8", 80, allow=[]) == [ipaddress.ip_address("8.8.8.8")]
-    assert await resolve_and_check("[2606:4700:4700::1111]", 443, allow=[]) == [
+def test_literal_addresses_are_checked_without_resolving() -> None:
+    assert resolve_and_check("8.8.8.8", 80, allow=[]) == [ipaddress.ip_address("8.8.8.8")]
+    assert resolve_and_check("[2606:4700:4700::1111]", 443, allow=[]) == [
         ipaddress.ip_address("2606:4700:4700::1111")
     ]
     for host in ("127.0.0.1", "[::1]", "169.254.169.254", "[::ffff:192.168.0.1]"):
         with pytest.raises(BlockedAddress):
-            await resolve_and_check(host, 80, allow=[])
+            resolve_and_check(host, 80, allow=[])
     with pytest.raises(InvalidUrl):
-        await resolve_and_check("", 80, allow=[])
+        resolve_and_check("", 80, allow=[])
 
 
-async def test_localhost_name_resolves_to_loopback_and_is_refused() -> None:
+def test_localhost_name_resolves_to_loopback_and_is_refused() -> None:
     # Real getaddrinfo: "localhost" comes from the hosts file, no DNS traffic.
     with pytest.raises(BlockedAddress, match=r"'localhost' resolves to .*loopback"):
-        await resolve_and_check("localhost", 80, allow=[])
-    addresses = await resolve_and_check(
-        "localhost", 80, allow=parse_allow_networks("127.0.0.0/8, ::1")
-    )
+        resolve_and_check("localhost", 80, allow=[])
+    addresses = resolve_and_check("localhost", 80, allow=parse_allow_networks("127.0.0.0/8, ::1"))
     assert addresses and all(a.is_loopback for a in addresses)
 
 
 @pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f000001", "0177.0.0.1"])
-async def test_numeric_spellings_of_loopback_are_refused(host: str) -> None:
+def test_numeric_spellings_of_loopback_are_refused(host: str) -> None:
     # getaddrinfo parses these inet_aton forms locally; the guard judges what they resolve to.
     with pytest.raises(BlockedAddress, match="loopback"):
-        await resolve_and_check(host, 80, allow=[])
+        resolve_and_check(host, 80, allow=[])
 
 
-def _resolver(mapping: dict[str, list[str]]) -> Callable[[str, int], Awaitable[list[str]]]:
-    async def resolve(host: str, port: int) -> list[str]:
+def _resolver(mapping: dict[str, list[str]]) -> Callable[[str, int], list[str]]:
+    def resolve(host: str, port: int) -> list[str]:
         if host not in mapping:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return mapping[host]
@@ -163,7 +161,7 @@ def _resolver(mapping: dict[str, list[str]]) -> Callable[[str, int], Awaitable[l
     return resolve
 
 
-async def test_name_refused_when_any_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_name_refused_when_any_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         ssrf,
         "_resolve",
@@ -184,27 +182,28 @@ async def test_name_refused_when_any_address_is_refused(monkeypatch: pytest.Monk
         ("cgnat.example", "carrier-grade NAT"),
     ]:
         with pytest.raises(BlockedAddress, match=label) as caught:
-            await resolve_and_check(host, 443, allow=[])
+            resolve_and_check(host, 443, allow=[])
         assert host in caught.value.reason
-    assert await resolve_and_check("public.example", 443, allow=[]) == [
+    assert resolve_and_check("public.example", 443, allow=[]) == [
         ipaddress.ip_address("93.184.216.34"),
         ipaddress.ip_address("2606:2800:220:1::1"),
     ]
-    assert await resolve_and_check(
-        "mixed.example", 443, allow=parse_allow_networks("10.0.0.0/24")
-    ) == [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("10.0.0.5")]
+    assert resolve_and_check("mixed.example", 443, allow=parse_allow_networks("10.0.0.0/24")) == [
+        ipaddress.ip_address("93.184.216.34"),
+        ipaddress.ip_address("10.0.0.5"),
+    ]
 
 
-async def test_resolution_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolution_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ssrf, "_resolve", _resolver({"empty.example": []}))
     with pytest.raises(NetworkError) as caught:
-        await resolve_and_check("missing.example", 80, allow=[])
+        resolve_and_check("missing.example", 80, allow=[])
     assert caught.value.retryable is False
 
-    async def temporary_failure(host: str, port: int) -> list[str]:
+    def temporary_failure(host: str, port: int) -> list[str]:
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
 
     monkeypatch.setattr(ssrf, "_resolve", temporary_failure)
     with pytest.raises(NetworkError) as caught:
-        await resolve_and_check("flaky.example", 80, allow=[])
+        resolve_and_check("flaky.example", 80, allow=[])
     assert caught.value.retryable is True
