@@ -241,12 +241,15 @@ def run_streams(url: str, mode: Mode) -> list[Row]:
 
 def run_featurebots(url: str, mode: Mode) -> list[Row]:
     """bench/featurebots.py's figures (real-time factor vs bare librosa) on 10 s and 300 s
-    sounds (quick: 10 s only), if it is there."""
+    sounds (quick: 10 s only), if it is there, with as many jobs in flight as a worker runs
+    (`WorkerOptions.max_jobs`, as `python -m bench.featurebots` does)."""
     try:
         from bench import featurebots
+        from workers.arq_settings import WorkerOptions
 
         lengths = [10.0] if mode.name == "quick" else [10.0, 300.0]
-        args = argparse.Namespace(seconds=lengths, processes=1, in_flight=4)
+        args = argparse.Namespace(seconds=lengths, processes=1)
+        args.in_flight = WorkerOptions().max_jobs
         args.repeats = 1 if mode.name == "quick" else 3
         with tempfile.TemporaryDirectory(prefix="cochlea-bench-bots-") as tmp:
             with featurebots.api(url, Path(tmp)) as base:
