@@ -46,7 +46,9 @@ export function SoundsView() {
   const [draft, setDraft] = useState(query.get("q") || "");
   const [datasets, setDatasets] = useState([]);
   const [completions, setCompletions] = useState([]);
-  const [state, setState] = useState({ items: [], cursor: null, more: true, loading: false, error: null, note: null });
+  // `gen`: the generation of the list the state holds, so that a page asked for by a stale
+  // observer or button (of a list since replaced) is never appended to the new one.
+  const [state, setState] = useState({ items: [], cursor: null, more: true, loading: false, error: null, note: null, gen: 0 });
   const generation = useRef(0);
   const sentinel = useRef(null);
   const agg = aggregators.value;
@@ -57,8 +59,9 @@ export function SoundsView() {
   }, []);
 
   async function load(reset) {
-    const mine = reset ? ++generation.current : generation.current;
-    const base = reset ? { items: [], cursor: null, more: true } : state;
+    const mine = reset ? ++generation.current : state.gen;
+    if (mine !== generation.current) return; // the next page of a list that was replaced
+    const base = reset ? { items: [], cursor: null, more: true, gen: mine } : state;
     if (!base.more) return;
     setState({ ...base, loading: true, error: null, note: null });
     try {
@@ -67,7 +70,7 @@ export function SoundsView() {
         if (ids !== null) {
           const items = await soundsByIds(ids);
           if (mine === generation.current)
-            setState({ items, cursor: null, more: false, loading: false, error: null, note: `search by ${agg.search.name}` });
+            setState({ items, cursor: null, more: false, loading: false, error: null, note: `search by ${agg.search.name}`, gen: mine });
           return;
         }
       }
@@ -87,6 +90,7 @@ export function SoundsView() {
         loading: false,
         error: null,
         note: filters.text ? "exact tag match (no search aggregator is answering)" : null,
+        gen: mine,
       });
     } catch (error) {
       if (mine === generation.current) setState({ ...base, loading: false, error: error.message });
