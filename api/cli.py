@@ -96,6 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.wsprotocol import websocket_options
 
     if args.workers < 1:
         console.print("[red]--workers must be at least 1[/]")
@@ -108,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         options = {"app": "api.app:create_app", "factory": True, "lifespan": "on"}
         options |= {"host": args.host, "port": args.port, "log_level": args.log_level}
-        options["ws_per_message_deflate"] = get_settings().ws_compression
+        options |= websocket_options(get_settings().ws_compression)
         try:
             return serving.run(options, workers=args.workers)
         except OSError as error:  # the port is taken, say
@@ -125,7 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         lifespan="on",
-        ws_per_message_deflate=settings.ws_compression,
+        **websocket_options(settings.ws_compression),
     )
     return 0
 

@@ -134,7 +134,7 @@ async def live_latency(
     scans per writer commit while the writer runs: counted once every subscriber is live, so
     their one-off catch-up reads at the start do not enter it."""
     total = int(seconds * rate)
-    latencies: list[float] = []
+    receipts: list[tuple[float, str]] = []  # parsed after the run: the client's own cost
     ready = asyncio.Event()
     opened = 0
 
@@ -152,11 +152,7 @@ async def live_latency(
         got = 0
         data = await anext(stream)
         while True:
-            now = time.time()
-            created = datetime.fromisoformat(
-                data["annotationCreated"]["node"]["createdAt"]
-            ).timestamp()
-            latencies.append(now - created)
+            receipts.append((time.time(), data["annotationCreated"]["node"]["createdAt"]))
             got += 1
             if got == total:
                 await stream.aclose()
@@ -177,6 +173,7 @@ async def live_latency(
             commits += 1
             await asyncio.sleep(max(0.0, started + (sent + batch) / rate - time.monotonic()))
     await asyncio.wait_for(asyncio.gather(*listeners), 300)
+    latencies = [now - datetime.fromisoformat(created).timestamp() for now, created in receipts]
     if database_url is None:
         return latencies, None
     return latencies, (await _scans(database_url) - before) / commits

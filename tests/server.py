@@ -13,6 +13,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import Settings
+from api.wsprotocol import websocket_options
 from tests.services import free_port
 
 
@@ -26,7 +27,7 @@ def running_api(settings: Settings) -> Iterator[str]:
         port=port,
         log_level="warning",
         lifespan="on",
-        ws_per_message_deflate=settings.ws_compression,  # as `cochlea serve` runs it
+        **websocket_options(settings.ws_compression),  # as `cochlea serve` runs it
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

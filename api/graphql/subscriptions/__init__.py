@@ -29,6 +29,7 @@ from api.graphql.types.user import User
 from api.services.follow import PAGE_SIZE, RenderedPage, follow_pages
 from api.services.live import Shared
 from api.services.reading import ANNOTATIONS, SOUNDS, USERS, Kind
+from api.wsprotocol import flush_connection
 
 
 async def _edges(
@@ -57,10 +58,11 @@ async def _edges(
             if type(page) is RenderedPage:
                 for json in page:
                     yield RenderedEdges(key, json)
-                continue
-            shared = type(page) is Shared
-            for item in page:
-                yield LiveEdges(items=(item,), convert=convert, many=False, shared=shared)
+            else:
+                shared = type(page) is Shared
+                for item in page:
+                    yield LiveEdges(items=(item,), convert=convert, many=False, shared=shared)
+            flush_connection()  # the page's messages in one write, before waiting for more
 
 
 DEFAULT_BATCH = 100
@@ -97,8 +99,9 @@ async def _edge_batches(
         async for page in pages:
             if type(page) is RenderedPage:
                 yield RenderedEdges(key, "[" + ",".join(page) + "]")
-                continue
-            yield LiveEdges(items=page, convert=convert, many=True, shared=type(page) is Shared)
+            else:
+                yield LiveEdges(items=page, convert=convert, many=True, shared=type(page) is Shared)
+            flush_connection()
 
 
 _BATCH_HELP = (
@@ -107,22 +110,22 @@ _BATCH_HELP = (
 )
 
 
+# The resolvers return the event generator itself rather than re-yielding from it: one
+# async-generator hop less per event and per subscriber, and graphql-core closes it directly.
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description="New users, in creation order, from `after` on.")
     async def user_created(
         self, info: strawberry.Info, after: str | None = None
     ) -> AsyncGenerator[Edge[User], None]:
-        async for edge in _edges(info, USERS, None, after, User.from_record):
-            yield edge
+        return _edges(info, USERS, None, after, User.from_record)
 
     @strawberry.subscription(description="New sounds matching `filter`, from `after` on.")
     async def sound_created(
         self, info: strawberry.Info, after: str | None = None, filter: SoundFilter | None = None
     ) -> AsyncGenerator[Edge[Sound], None]:
         service_filter = filter.to_filter() if filter is not None else None
-        async for edge in _edges(info, SOUNDS, service_filter, after, Sound.from_record):
-            yield edge
+        return _edges(info, SOUNDS, service_filter, after, Sound.from_record)
 
     @strawberry.subscription(description="New annotations matching `filter`, from `after` on.")
     async def annotation_created(
@@ -132,8 +135,7 @@ class Subscription:
         filter: AnnotationFilter | None = None,
     ) -> AsyncGenerator[Edge[Annotation], None]:
         service_filter = filter.to_filter() if filter is not None else None
-        async for edge in _edges(info, ANNOTATIONS, service_filter, after, Annotation.from_record):
-            yield edge
+        return _edges(info, ANNOTATIONS, service_filter, after, Annotation.from_record)
 
     @strawberry.subscription(
         description="New sounds matching `filter`, from `after` on, in lists: the edges of "
@@ -147,10 +149,7 @@ class Subscription:
         max_batch: int = DEFAULT_BATCH,
     ) -> AsyncGenerator[list[Edge[Sound]], None]:
         service_filter = filter.to_filter() if filter is not None else None
-        async for edges in _edge_batches(
-            info, SOUNDS, service_filter, after, max_batch, Sound.from_record
-        ):
-            yield edges
+        return _edge_batches(info, SOUNDS, service_filter, after, max_batch, Sound.from_record)
 
     @strawberry.subscription(
         description="New annotations matching `filter`, from `after` on, in lists: the edges "
@@ -164,7 +163,6 @@ class Subscription:
         max_batch: int = DEFAULT_BATCH,
     ) -> AsyncGenerator[list[Edge[Annotation]], None]:
         service_filter = filter.to_filter() if filter is not None else None
-        async for edges in _edge_batches(
+        return _edge_batches(
             info, ANNOTATIONS, service_filter, after, max_batch, Annotation.from_record
-        ):
-            yield edges
+        )

@@ -1,0 +1,99 @@
+"""uvicorn's websocket protocol, with the frames a subscription sends in a burst written to the
+socket in one system call.
+
+A commit of five annotations reaches each subscriber as five graphql-transport-ws `next`
+messages, and a catch-up page as up to 500, sent one after another without the task ever
+yielding; uvicorn writes each frame to the socket on its own, and on loopback a `send` also
+does the receiving side's TCP work. With 1,000 subscribers those writes were 45 % of an API
+process's CPU time (py-spy, `bench.streams`).
+
+Here a connection's frames queue in its `CoalescingTransport` and go out joined when the
+subscription has sent what it has and is about to wait (`flush_connection`, called by the
+subscription resolvers between pages), or else at the end of the event-loop step (so a frame
+no resolver flushes, an ack or a ping, is never held longer). Same bytes, same order; one
+system call and one TCP segment per page instead of one per message. Flushing only at the
+end of the loop step would hold every subscriber's frames until the whole fan-out of a commit
+had run: measured, that cost more latency than the saved CPU won back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+_CONNECTION: ContextVar[CoalescingTransport | None] = ContextVar("connection", default=None)
+"""The transport of the websocket whose ASGI task (and the tasks it starts: one per
+subscription) is running."""
+
+
+class CoalescingTransport:
+    """Wraps a transport: `write`s queue until `flush`, at the latest at the end of the
+    current loop step. Closing flushes first; everything else is the wrapped transport's."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def flush(self) -> None:
+        """Write what is queued now (nothing when nothing is)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        if not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+
+    def close(self) -> None:
+        self.flush()  # a close frame queued in this step goes out before the socket closes
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def flush_connection() -> None:
+    """Send what the current websocket connection has queued (nothing outside one)."""
+    transport = _CONNECTION.get()
+    if transport is not None:
+        transport.flush()
+
+
+class CoalescingWebSocketsProtocol(WebSocketsSansIOProtocol):
+    """`ws="websockets-sansio"` (what uvicorn's `auto` picks) on a `CoalescingTransport`."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.transport = CoalescingTransport(self.transport, self.loop)  # type: ignore[assignment]
+
+    async def run_asgi(self) -> None:
+        _CONNECTION.set(self.transport)  # type: ignore[arg-type]
+        await super().run_asgi()
+
+
+def websocket_options(ws_compression: bool) -> dict[str, Any]:
+    """The `uvicorn.Config` websocket options the API is served with (`cochlea serve`, its
+    workers, and the tests' server): this protocol, and permessage-deflate if configured."""
+    return {"ws": CoalescingWebSocketsProtocol, "ws_per_message_deflate": ws_compression}
