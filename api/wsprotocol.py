@@ -19,14 +19,17 @@ had run: measured, that cost more latency than the saved CPU won back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
-_CONNECTION: ContextVar[CoalescingTransport | None] = ContextVar("connection", default=None)
-"""The transport of the websocket whose ASGI task (and the tasks it starts: one per
-subscription) is running."""
+_CONNECTION: ContextVar[CoalescingWebSocketsProtocol | None] = ContextVar(
+    "connection", default=None
+)
+"""The websocket whose ASGI task (and the tasks it starts: one per subscription) is running."""
 
 
 class CoalescingTransport:
@@ -74,23 +77,44 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
+def current_connection() -> CoalescingWebSocketsProtocol | None:
+    """The websocket connection of the running task, if it is one of ours."""
+    return _CONNECTION.get()
+
+
 def flush_connection() -> None:
     """Send what the current websocket connection has queued (nothing outside one)."""
-    transport = _CONNECTION.get()
-    if transport is not None:
-        transport.flush()
+    connection = _CONNECTION.get()
+    if connection is not None:
+        connection.transport.flush()
 
 
 class CoalescingWebSocketsProtocol(WebSocketsSansIOProtocol):
     """`ws="websockets-sansio"` (what uvicorn's `auto` picks) on a `CoalescingTransport`."""
 
+    transport: CoalescingTransport  # type: ignore[assignment]
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.transport = CoalescingTransport(self.transport, self.loop)  # type: ignore[assignment]
+        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[arg-type]
 
     async def run_asgi(self) -> None:
-        _CONNECTION.set(self.transport)  # type: ignore[arg-type]
+        _CONNECTION.set(self)
         await super().run_asgi()
+
+    async def send_texts(self, messages: Sequence[bytes]) -> bool:
+        """Text messages (UTF-8) onto the socket in one write, framed by the websockets
+        protocol as uvicorn's `send` frames each; False when the connection is closed or
+        closing (nothing is written)."""
+        await self.writable.wait()  # flow control, as `send`
+        conn = self.conn
+        if self.disconnected or self.close_sent or conn.state is not State.OPEN:
+            return False
+        for message in messages:
+            conn.send_text(message)
+        self.transport.write(b"".join(conn.data_to_send()))
+        self.transport.flush()
+        return True
 
 
 def websocket_options(ws_compression: bool) -> dict[str, Any]:

@@ -33,6 +33,13 @@ class Recording:
         return getattr(self.transport, name)
 
 
+class Connection:
+    """What `flush_connection` uses of the running websocket protocol: its transport."""
+
+    def __init__(self, transport: CoalescingTransport) -> None:
+        self.transport = transport
+
+
 @asynccontextmanager
 async def connection() -> AsyncIterator[
     tuple[CoalescingTransport, Recording, asyncio.StreamReader]
@@ -77,7 +84,7 @@ async def test_flush_connection_sends_the_current_connections_frames_at_once() -
     async with connection() as (transport, recording, reader):
 
         def send_a_page() -> None:
-            token = wsprotocol._CONNECTION.set(transport)
+            token = wsprotocol._CONNECTION.set(Connection(transport))  # type: ignore[arg-type]
             try:
                 transport.write(b"one,")
                 transport.write(b"two,")

@@ -28,6 +28,7 @@ from api.graphql.compiled import prepared
 from api.graphql.context import Context, make_context
 from api.graphql.limits.deadline import TimedOut, within
 from api.graphql.schema import schema
+from api.graphql.subscriptions.direct import TransportWSHandler
 from api.settings import Settings
 from api.web import graphiql_response
 
@@ -46,6 +47,10 @@ logging.getLogger("strawberry.ws.task").addFilter(_QuietDisconnects())
 
 class CochleaGraphQL(GraphQL[Context, None]):
     """GraphQL over HTTP (queries, mutations) and graphql-transport-ws (subscriptions)."""
+
+    # Each operation's task knows its operation, so events can be written directly
+    # (`api.graphql.subscriptions.direct`).
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

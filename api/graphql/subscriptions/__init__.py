@@ -20,7 +20,9 @@ import strawberry
 
 from api.errors import BadUserInput
 from api.graphql.subscriptions import catchup
-from api.graphql.subscriptions.rendering import LiveEdges, RenderedEdges
+from api.graphql.subscriptions.direct import direct_sender
+from api.graphql.subscriptions.events import live_edges
+from api.graphql.subscriptions.rendering import EventPlan, LiveEdges, RenderedEdges
 from api.graphql.types.annotation import Annotation
 from api.graphql.types.connection import Edge
 from api.graphql.types.filters import AnnotationFilter, SoundFilter
@@ -53,16 +55,32 @@ async def _edges(
         render=catchup.renderer(info, kind, service_filter),
     )
     key = info.path.key
+    direct = direct_sender(info, str(key))
     async with aclosing(pages):  # a closed subscription leaves the shared reader at once
         async for page in pages:
             if type(page) is RenderedPage:
+                if direct is not None:
+                    await direct.send(json.encode() for json in page)
+                    continue
                 for json in page:
                     yield RenderedEdges(key, json)
             else:
                 shared = type(page) is Shared
+                if direct is not None and (plan := event_plan(info)) is not None:
+                    live = LiveEdges(items=page, convert=convert, many=False, shared=shared)
+                    edges = live_edges(plan, live)
+                    if edges is not None:
+                        await direct.send(edges)
+                        continue
                 for item in page:
                     yield LiveEdges(items=(item,), convert=convert, many=False, shared=shared)
             flush_connection()  # the page's messages in one write, before waiting for more
+
+
+def event_plan(info: strawberry.Info) -> EventPlan | None:
+    """The subscription's event plan, from its executor (`events`)."""
+    executor = getattr(info._raw_info, "executor", None)
+    return executor.event_plan() if executor is not None else None
 
 
 DEFAULT_BATCH = 100
@@ -95,12 +113,25 @@ async def _edge_batches(
         render=catchup.renderer(info, kind, service_filter),
     )
     key = info.path.key
+    direct = direct_sender(info, str(key))
     async with aclosing(pages):
         async for page in pages:
             if type(page) is RenderedPage:
-                yield RenderedEdges(key, "[" + ",".join(page) + "]")
+                batch = "[" + ",".join(page) + "]"
+                if direct is not None:
+                    await direct.send((batch.encode(),))
+                    continue
+                yield RenderedEdges(key, batch)
             else:
-                yield LiveEdges(items=page, convert=convert, many=True, shared=type(page) is Shared)
+                live = LiveEdges(
+                    items=page, convert=convert, many=True, shared=type(page) is Shared
+                )
+                plan = event_plan(info) if direct is not None else None
+                edges = live_edges(plan, live) if plan is not None else None
+                if direct is not None and edges is not None:
+                    await direct.send(edges)
+                    continue
+                yield live
             flush_connection()
 
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import functools
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ from api.graphql.compiled.compiler import Unsupported
 from api.graphql.compiled.executor import CompiledReadsExecutor
 from api.graphql.subscriptions.rendering import (
     RENDERED,
+    EdgeRenderer,
     EventPlan,
     LiveEdges,
     NotCompiled,
@@ -54,9 +55,7 @@ class SubscriptionsExecutor(CompiledReadsExecutor):
             return _Written(payload)
         if type(payload) is not LiveEdges:
             return super().build_per_event_executor(payload)
-        plan = self._event_plan
-        if plan is _UNPLANNED:
-            plan = self._event_plan = self._plan_events()
+        plan = self.event_plan()
         if plan is None or (
             plan.render is None and (payload.many or not payload.shared or not plan.fingerprint)
         ):
@@ -74,6 +73,13 @@ class SubscriptionsExecutor(CompiledReadsExecutor):
             info = _with_executor(type(info))(*info)  # type: ignore[arg-type]
             info.executor = self
         return info
+
+    def event_plan(self) -> EventPlan | None:
+        """This subscription's event plan, made on first use (None: graphql-core)."""
+        plan = self._event_plan
+        if plan is _UNPLANNED:
+            plan = self._event_plan = self._plan_events()
+        return plan
 
     def root_field(self) -> tuple[str, Any] | None:
         """The subscription's one root field as collected: `(response key, field group)`."""
@@ -141,6 +147,38 @@ class SubscriptionsExecutor(CompiledReadsExecutor):
         return super().build_per_event_executor(edges).execute_operation(False)
 
 
+def shared_edges(
+    plan: EventPlan, render: EdgeRenderer, items: Sequence[tuple[str, Any]]
+) -> list[bytes]:
+    """Each item's edge JSON, for items a shared reader handed every subscriber: rendered
+    once per selection fingerprint and live item, then taken from `RENDERED`."""
+    key = plan.fingerprint
+    parts = []
+    for cursor, record in items:
+        cache_key = (key, record.id)
+        json = RENDERED.get(cache_key, record)
+        if type(json) is not bytes:
+            json = render.one(cursor, record)
+            RENDERED.put(cache_key, record, json)
+        parts.append(json)
+    return parts
+
+
+def live_edges(plan: EventPlan, payload: LiveEdges) -> list[bytes] | None:
+    """The JSON of each event in `payload` (one item's edge, or a batch's list), when the
+    compiled renderer writes them; None when they need graphql-core."""
+    render = plan.render
+    if render is None:
+        return None
+    items = payload.items
+    if not payload.shared or plan.fingerprint is None:
+        if payload.many:
+            return [render.many(items)]
+        return [render.one(cursor, record) for cursor, record in items]
+    parts = shared_edges(plan, render, items)
+    return [b"[" + b",".join(parts) + b"]"] if payload.many else parts
+
+
 @functools.cache
 def _with_executor(info_type: type) -> type:
     """A subclass of Strawberry's resolve-info tuple with room for one more attribute."""
@@ -174,19 +212,11 @@ class _EventRun:
         render = plan.render
         if render is None:
             return self._shared(payload.items[0])
-        key = plan.fingerprint
         items = payload.items
-        if not payload.shared or key is None:  # a subscriber's own catch-up: nobody shares it
+        if not payload.shared or plan.fingerprint is None:  # a subscriber's own catch-up
             body = render.many(items) if payload.many else render.one(*items[0])
         else:
-            parts = []
-            for cursor, record in items:
-                cache_key = (key, record.id)
-                json = RENDERED.get(cache_key, record)
-                if type(json) is not bytes:
-                    json = render.one(cursor, record)
-                    RENDERED.put(cache_key, record, json)
-                parts.append(json)
+            parts = shared_edges(plan, render, items)
             body = b"[" + b",".join(parts) + b"]" if payload.many else parts[0]
         return ExecutionResult({plan.root_key: orjson.Fragment(body)}, None)
 
