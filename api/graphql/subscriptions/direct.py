@@ -6,10 +6,10 @@ item the compiled renderer writes, once for every subscriber sharing the selecti
 through graphql-core's event mapping, Strawberry's `_stream` (its result handling and the
 extensions' hooks), the graphql-transport-ws handler's `send_next`, Starlette's websocket and
 uvicorn's `send`, once per event and subscriber: with 1,000 subscribers at 50 items/s that was
-most of the API's CPU. Here the subscription resolver itself frames such events as
-graphql-transport-ws `next` messages (`{"id", "type": "next", "payload": {"data": {key:
-edge}}}`, what Strawberry would send: the events carry no errors and no extensions) and hands
-a page of them to the connection (`api.wsprotocol`) in one write.
+about half of the API's samples (py-spy). Here the subscription resolver itself frames such
+events as graphql-transport-ws `next` messages (`{"id", "type": "next", "payload": {"data":
+{key: edge}}}`, what Strawberry would send: the events carry no errors and no extensions) and
+hands a page of them to the connection (`api.wsprotocol`) in one write.
 
 Everything else goes the usual way: setting up the operation (parsing, validation, limits,
 permissions) and its errors, events that need the resolvers (viewer fields), the `complete`
