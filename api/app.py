@@ -14,15 +14,15 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.db.engine import create_engine
 from api.db.read_pool import ReadPool
 from api.events import EventHub
 from api.export import export_sound
+from api.files import DataFiles
 from api.graphql.view import CochleaGraphQL
 from api.services.ratelimit import Limiter
 from api.settings import Settings, get_settings
@@ -82,18 +82,6 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-class LargeChunkFiles(StaticFiles):
-    """StaticFiles sending 1 MiB per read instead of Starlette's 64 KiB: each chunk is a
-    thread hop and a send, which made a featurebot's fetch of a 300 s WAV (53 MB) cost the
-    API 800 of them; Range requests and everything else are Starlette's."""
-
-    def file_response(self, *args: Any, **kwargs: Any) -> Response:
-        response = super().file_response(*args, **kwargs)
-        if isinstance(response, FileResponse):
-            response.chunk_size = 1 << 20
-        return response
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     """The app for `settings` (default: from the environment)."""
     settings = settings or get_settings()
@@ -139,7 +127,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", health),
             Route("/export/sounds/{name}", export_sound, methods=["GET"]),
-            Mount("/files", LargeChunkFiles(directory=files), name="files"),
+            Mount("/files", DataFiles(directory=files), name="files"),
             *web_routes(),
         ],
         middleware=[
