@@ -103,18 +103,45 @@ class CoalescingWebSocketsProtocol(WebSocketsSansIOProtocol):
         await super().run_asgi()
 
     async def send_texts(self, messages: Sequence[bytes]) -> bool:
-        """Text messages (UTF-8) onto the socket in one write, framed by the websockets
-        protocol as uvicorn's `send` frames each; False when the connection is closed or
-        closing (nothing is written)."""
+        """Text messages (UTF-8) onto the socket in one write; False when the connection is
+        closed or closing (nothing is written). Framed by the websockets protocol when an
+        extension (permessage-deflate) is on; else the frames are `text_frames`: the same
+        bytes, without building a `Frame` per message (that was a fifth of an API process's
+        time in a per-item replay)."""
         await self.writable.wait()  # flow control, as `send`
         conn = self.conn
         if self.disconnected or self.close_sent or conn.state is not State.OPEN:
             return False
-        for message in messages:
-            conn.send_text(message)
-        self.transport.write(b"".join(conn.data_to_send()))
+        if conn.extensions or conn.expect_continuation_frame:
+            for message in messages:
+                conn.send_text(message)
+            data = b"".join(conn.data_to_send())
+        else:
+            data = b"".join([*conn.data_to_send(), *text_frames(messages)])
+        self.transport.write(data)
         self.transport.flush()
         return True
+
+
+_SHORT_HEADERS = [bytes((0x81, length)) for length in range(126)]
+
+
+def text_frames(messages: Sequence[bytes]) -> list[bytes]:
+    """Each message as one final, unmasked text frame (RFC 6455 5.2: FIN and opcode 1, then
+    the payload length in 7, 7+16 or 7+64 bits), header and payload as separate parts: what
+    `websockets.frames.Frame(OP_TEXT, m).serialize(mask=False, extensions=[])` writes."""
+    parts: list[bytes] = []
+    append = parts.append
+    for message in messages:
+        length = len(message)
+        if length < 126:
+            append(_SHORT_HEADERS[length])
+        elif length < 65536:
+            append(b"\x81\x7e" + length.to_bytes(2, "big"))
+        else:
+            append(b"\x81\x7f" + length.to_bytes(8, "big"))
+        append(message)
+    return parts
 
 
 def websocket_options(ws_compression: bool) -> dict[str, Any]:

@@ -126,3 +126,22 @@ async def test_abort_drops_what_is_queued() -> None:
         await asyncio.sleep(0)
         assert recording.writes == []
         assert await asyncio.wait_for(reader.read(), 5) == b""
+
+
+def test_text_frames_are_the_frames_websockets_writes() -> None:
+    """Every length class of RFC 6455 (7-bit, 16-bit, 64-bit) and its edges, byte for byte
+    against websockets' own serialiser, and read back by a websockets client as the same
+    messages in order."""
+    from websockets.frames import OP_TEXT, Frame
+    from websockets.protocol import CLIENT, Protocol, State
+
+    lengths = [0, 1, 125, 126, 127, 65535, 65536, 70_000]
+    messages = [(b"x" * n)[:n] if n < 3 else b'"' + b"a" * (n - 2) + b'"' for n in lengths]
+    parts = wsprotocol.text_frames(messages)
+    expected = [Frame(OP_TEXT, m).serialize(mask=False, extensions=[]) for m in messages]
+    assert [parts[i] + parts[i + 1] for i in range(0, len(parts), 2)] == expected
+    client = Protocol(CLIENT, state=State.OPEN, max_size=None)
+    client.receive_data(b"".join(parts))
+    received = client.events_received()
+    assert [event.data for event in received] == messages
+    assert all(event.opcode is OP_TEXT and event.fin for event in received)
