@@ -41,6 +41,8 @@ async def test_compression_is_off_unless_the_operator_turns_it_on(
     await make_annotations(gql, owner, [item | {"tags": ["second"]}])
     with running_api(settings.model_copy(update={"ws_compression": True})) as url:
         assert "permessage-deflate" in (await _extensions(url) or "")
-        stream = subscribe(url + "/graphql", FEED, {"s": sound["id"], "after": start})
-        async with aclosing(stream):
-            assert (await anext(stream))["annotationCreated"]["node"]["tags"] == ["second"]
+        for compression in (False, True):  # the SDK's plain socket, and websockets' deflate
+            variables = {"s": sound["id"], "after": start}
+            stream = subscribe(url + "/graphql", FEED, variables, compression=compression)
+            async with aclosing(stream):
+                assert (await anext(stream))["annotationCreated"]["node"]["tags"] == ["second"]
