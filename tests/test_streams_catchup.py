@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from api.graphql.subscriptions.catchup import STATEMENTS
+from api.services import follow
 from api.settings import Settings
 from tests.factories import make_annotations, make_sounds, make_user, sound_input
 from tests.server import GraphQLClient, running_api
@@ -116,8 +117,10 @@ async def test_a_catch_up_page_is_one_statement(gql: GraphQLClient, api_url: str
     assert [len(m) for m in messages] == [500, 500, 200]
     pages = [s for s in statements if COMPILED in s and "LIMIT" in s]
     assert len(pages) == 3, "one statement per page of 500, none per item"
+    ends = [s for s in statements if "row_number() OVER" in s]
+    assert len(ends) == 1, "the first page came back full: where the next ones end, once"
     # The subscriber's own read of records would carry its filter (the shared reader's do not).
-    records = [s for s in statements if s not in pages and "annotations.sound_id = " in s]
+    records = [s for s in statements if s not in pages + ends and "annotations.sound_id = " in s]
     assert not records, "no records read through the engine for the catch-up"
 
 
@@ -152,3 +155,31 @@ async def test_subscribers_from_other_cursors_share_one_statement(
             messages = await _collect(stream, len(expected))
         assert [e for m in messages for e in m] == expected
     assert len(STATEMENTS) == before + 1, "the cursor is an argument, not part of the key"
+
+
+async def test_a_long_catch_up_reads_pages_ahead_and_misses_nothing(
+    gql: GraphQLClient, api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages between ends read ahead, several at once, while a writer commits more: the
+    subscriber still gets every matching item once, in order, in pages of maxBatch."""
+    monkeypatch.setattr(follow, "PAGES_AHEAD", 3)  # ends in batches of 3 pages of 4
+    flt, start = await _seeded(gql, 90)
+    flt["tags"] = ["even"]  # every other item: the ends must count matching items only
+    owner = await make_user(gql, "DATASET")
+    document = """subscription($after: String, $f: AnnotationFilter) {
+      feed: annotationsCreated(after: $after, filter: $f, maxBatch: 4) { cursor node { id } } }"""
+    with counting() as statements:
+        stream = subscribe(api_url + "/graphql", document, {"after": start, "f": flt})
+        async with aclosing(stream):
+            writer = asyncio.ensure_future(
+                make_annotations(gql, owner, _items(flt["sound"], 40) * 2)  # 40 more even
+            )
+            messages = await _collect(stream, 45 + 40)
+            await writer
+    listed = """query($after: String, $f: AnnotationFilter) {
+      annotations(first: 500, after: $after, filter: $f) { edges { cursor node { id } } } }"""
+    expected = (await gql(listed, {"after": start, "f": flt}))["annotations"]["edges"]
+    assert len(expected) == 85
+    assert [e for m in messages for e in m] == expected
+    assert max(map(len, messages)) <= 4
+    assert len([s for s in statements if "row_number() OVER" in s]) >= 3, "ends read ahead"

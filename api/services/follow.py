@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections import deque
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,6 +31,10 @@ R = TypeVar("R")
 
 PAGE_SIZE = 500
 POLL_SECONDS = 5.0
+PAGES_AHEAD = 8
+"""Page ends a long compiled catch-up asks for at once (`CatchUpReads.ends`)."""
+READS_IN_FLIGHT = 2
+"""Pages of a long compiled catch-up read at once, between ends already known."""
 
 
 class RenderedPage(list[str]):
@@ -40,9 +45,20 @@ class RenderedPage(list[str]):
     more: bool
 
 
-RenderPage = Callable[[str | None, uuid.UUID | None, int], Awaitable[RenderedPage]]
-"""Reads the page after a cursor (through an id when given, at most so many items) and
-writes its items' JSON: the subscription's own selection compiled to SQL."""
+class CatchUpReads(Protocol):
+    """A subscription's own catch-up reads, its selection compiled to SQL."""
+
+    async def page(self, after: str | None, through: uuid.UUID | None, size: int) -> RenderedPage:
+        """The items after `after` (through id `through` when given, at most `size`), each
+        item's JSON written."""
+        ...
+
+    async def ends(
+        self, after: str, through: uuid.UUID | None, size: int, count: int
+    ) -> list[uuid.UUID]:
+        """The ids of the `size`-th, 2·`size`-th… matching items after `after` (through
+        `through`), at most `count` of them: where the next pages end, nothing rendered."""
+        ...
 
 
 def _last(items: list[Any]) -> str:
@@ -98,7 +114,7 @@ async def follow_pages(
     poll_seconds: float = POLL_SECONDS,
     on_page: Callable[[], None] | None = None,
     reader: LiveReader[R] | None = None,
-    render: RenderPage | None = None,
+    render: CatchUpReads | None = None,
 ) -> AsyncGenerator[list[tuple[str, R]], None]:
     """The same items as `follow`, a page at a time: each list holds what one read found
     (1 to `page_size` items, never empty), so a consumer catching up gets full pages and a
@@ -153,15 +169,19 @@ async def _pages(
     page_size: int,
     through: uuid.UUID | None,
     on_page: Callable[[], None] | None,
-    render: RenderPage | None = None,
+    render: CatchUpReads | None = None,
 ) -> AsyncGenerator[Any, None]:
     """Pages of `kind` matching `filter` after `after` (up to id `through` when given) until
     the read comes back short. The next page is read while the consumer sends this one (a
     full page says more follow), so catching up overlaps the database with the socket."""
+    if render is not None:
+        pages = _compiled_pages(render, kind.name, after, page_size, through, on_page)
+        async with contextlib.aclosing(pages):
+            async for rendered in pages:
+                yield rendered
+        return
 
     def read(after: str | None) -> asyncio.Future[Any]:
-        if render is not None:
-            return asyncio.ensure_future(render(after, through, page_size))
         return asyncio.ensure_future(
             list_page(
                 engine=engine,
@@ -180,18 +200,75 @@ async def _pages(
             pending = None
             if on_page is not None:
                 on_page()
-            if type(page) is RenderedPage:
-                items: list[Any] = page
-                more = page.more
-            else:
-                items = [(page.cursor(index), item) for index, item in enumerate(page.items)]
-                more = page.has_next_page
-            if more and items:
+            items = [(page.cursor(index), item) for index, item in enumerate(page.items)]
+            if page.has_next_page and items:
                 pending = read(_last(items))
+                await asyncio.sleep(0)  # the read starts (reaches PostgreSQL) before we send
             if items:
                 yield items
     finally:
-        if pending is not None:
-            pending.cancel()
+        await _cancel(pending)
+
+
+async def _compiled_pages(
+    reads: CatchUpReads,
+    name: cursors.Kind,
+    after: str | None,
+    size: int,
+    through: uuid.UUID | None,
+    on_page: Callable[[], None] | None,
+) -> AsyncGenerator[RenderedPage, None]:
+    """`_pages` through compiled reads. Most catch-ups are one short read. When a read comes
+    back full, the catch-up is long and goes faster than a page per round trip: the ends of
+    the next `PAGES_AHEAD` pages are read first (ids only, the next batch of ends while this
+    one's pages are read), then `READS_IN_FLIGHT` pages between known ends at once, sent in
+    order. The ranges cannot change meanwhile: ids follow commit order, so nothing commits
+    inside a range already read up to. What is left past the last end is read as usual."""
+    in_flight: deque[asyncio.Future[RenderedPage]] = deque()
+    ends: asyncio.Future[list[uuid.UUID]] | None = None
+    try:
+        page = await reads.page(after, through, size)
+        while True:
+            if page:
+                if on_page is not None:
+                    on_page()
+                yield page
+            if not page.more:
+                return
+            low = page.last
+            ends = asyncio.ensure_future(reads.ends(low, through, size, PAGES_AHEAD))
+            while ends is not None:
+                batch = await ends
+                ends = None
+                if len(batch) == PAGES_AHEAD:  # the next batch while this one is read
+                    ahead = cursors.encode(name, batch[-1])
+                    ends = asyncio.ensure_future(reads.ends(ahead, through, size, PAGES_AHEAD))
+                for end in batch:
+                    in_flight.append(asyncio.ensure_future(reads.page(low, end, size)))
+                    low = cursors.encode(name, end)
+                    if len(in_flight) == READS_IN_FLIGHT:
+                        await asyncio.sleep(0)  # the new read reaches PostgreSQL first
+                        ranged = await in_flight.popleft()
+                        if ranged:
+                            if on_page is not None:
+                                on_page()
+                            yield ranged
+            in_flight.append(asyncio.ensure_future(reads.page(low, through, size)))
+            while len(in_flight) > 1:
+                ranged = await in_flight.popleft()
+                if ranged:
+                    if on_page is not None:
+                        on_page()
+                    yield ranged
+            page = await in_flight.popleft()  # past the last end: the usual read again
+    finally:
+        await _cancel(ends, *in_flight)
+
+
+async def _cancel(*reads: asyncio.Future[Any] | None) -> None:
+    """Cancel reads still running and wait until they are (their connections go back)."""
+    for read in reads:
+        if read is not None:
+            read.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pending
+                await read

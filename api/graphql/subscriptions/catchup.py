@@ -6,7 +6,9 @@ cost several milliseconds; here the subscription's selection is compiled once, w
 compiled reads' own builder (`compiler.edge_object`, the JSON the connections write), into one
 statement per subscription whose rows are `(id, edge JSON)` in cursor order, sent through the
 read pool with only the cursor bounds and the page size changing. Each row's JSON is one
-event's (`annotationCreated`) or is joined into one batch (`annotationsCreated`).
+event's (`annotationCreated`) or is joined into one batch (`annotationsCreated`). A second
+statement, on the same filter, finds where the next pages end (every `size`-th id, nothing
+rendered), so that a long catch-up reads several pages at once (`follow._compiled_pages`).
 
 The selection is the one the subscription's executor collects (`info.executor`: fragments,
 aliases, `@skip`/`@include`), the same the live events are rendered from. Whatever the
@@ -24,14 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLObjectType, get_named_type
-from sqlalchemy import Integer, Text, bindparam, cast, select
+from sqlalchemy import Integer, Text, bindparam, cast, func, select
 
 from api.db.request_engine import RequestEngine
 from api.errors import CochleaError
 from api.graphql.compiled.compiler import Unsupported, Walker, edge_object
 from api.graphql.compiled.jsontext import cursor_of
 from api.services import cursors
-from api.services.follow import RenderedPage, RenderPage
+from api.services.follow import CatchUpReads, RenderedPage
 from api.services.reading import Kind
 
 _FIRST = uuid.UUID(int=0)
@@ -39,19 +41,38 @@ _LAST = uuid.UUID(int=(1 << 128) - 1)
 
 
 @dataclass(frozen=True)
-class PageStatement:
-    """The catch-up statement in asyncpg's `$n` text, with its fixed arguments (the filter's
-    values) and the places of the three that change per page."""
+class Statement:
+    """A statement in asyncpg's `$n` text, with its fixed arguments (the filter's values) and
+    the places of those that change per read (named with a leading `_`)."""
 
     sql: str
     names: tuple[str, ...]
     fixed: dict[str, Any]
     processors: dict[str, Callable[[Any], Any]]
 
-    def args(self, after: uuid.UUID, through: uuid.UUID, size: int) -> tuple[Any, ...]:
-        values = {**self.fixed, "_after": after, "_through": through, "_size": size}
+    @classmethod
+    def compile(cls, statement: Any, dialect: Any) -> Statement:
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        params = compiled.construct_params()
+        return cls(
+            sql=compiled.string,
+            names=tuple(compiled.positiontup or ()),
+            fixed={k: v for k, v in params.items() if not k.startswith("_")},
+            processors=dict(getattr(compiled, "_bind_processors", {})),
+        )
+
+    def args(self, **changing: Any) -> tuple[Any, ...]:
+        values = {**self.fixed, **{"_" + k: v for k, v in changing.items()}}
         processors = self.processors
         return tuple(processors[n](values[n]) if n in processors else values[n] for n in self.names)
+
+
+@dataclass(frozen=True)
+class PageStatement:
+    """A subscription's catch-up statements: its pages, and where the next pages end."""
+
+    page: Statement
+    ends: Statement
 
 
 def page_statement(
@@ -62,29 +83,35 @@ def page_statement(
     service_filter: Any,
     dialect: Any,
 ) -> PageStatement:
-    """The catch-up statement of an edge selection; `Unsupported` when it is not compiled.
-    Rows: `(id, edge JSON)` for `id > _after AND id <= _through`, `LIMIT _size`."""
+    """The catch-up statements of an edge selection; `Unsupported` when it is not compiled.
+    Page rows: `(id, edge JSON)` for `id > _after AND id <= _through`, `LIMIT _size`. End
+    rows: the id of every `_size`-th of the first `_span` such items."""
     table = kind.table
+    matching = (
+        kind.conditions(service_filter),
+        table.c.id > bindparam("_after", _FIRST, type_=table.c.id.type),
+        table.c.id <= bindparam("_through", _LAST, type_=table.c.id.type),
+    )
     rows = (
         select(*table.c)
-        .where(
-            kind.conditions(service_filter),
-            table.c.id > bindparam("_after", _FIRST, type_=table.c.id.type),
-            table.c.id <= bindparam("_through", _LAST, type_=table.c.id.type),
-        )
+        .where(*matching)
         .order_by(table.c.id)
         .limit(bindparam("_size", 1, type_=Integer))
         .subquery("page")
     )
     edge = edge_object(walker, edge_type, group, cursor_of(kind.name, rows.c.id), rows)
-    statement = select(rows.c.id, cast(edge, Text)).order_by(rows.c.id)
-    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
+    page = select(rows.c.id, cast(edge, Text)).order_by(rows.c.id)
+    numbered = (
+        select(table.c.id, func.row_number().over(order_by=table.c.id).label("n"))
+        .where(*matching)
+        .order_by(table.c.id)
+        .limit(bindparam("_span", 1, type_=Integer))
+        .subquery("ahead")
+    )
+    every = bindparam("_every", 1, type_=Integer)
+    ends = select(numbered.c.id).where(numbered.c.n % every == 0).order_by(numbered.c.id)
     return PageStatement(
-        sql=compiled.string,
-        names=tuple(compiled.positiontup or ()),
-        fixed={k: v for k, v in params.items() if not k.startswith("_")},
-        processors=dict(getattr(compiled, "_bind_processors", {})),
+        page=Statement.compile(page, dialect), ends=Statement.compile(ends, dialect)
     )
 
 
@@ -92,10 +119,10 @@ STATEMENT_CACHE_SIZE = 1024
 STATEMENTS: OrderedDict[tuple[Any, ...], PageStatement] = OrderedDict()
 """Statements of recent (document, variables less the cursor): a thousand bots subscribing
 with the same document from their own cursors pay one compilation (a few milliseconds)."""
-_NOT_COMPILED = PageStatement(sql="", names=(), fixed={}, processors={})
+_NOT_COMPILED = PageStatement(*[Statement(sql="", names=(), fixed={}, processors={})] * 2)
 
 
-def renderer(info: Any, kind: Kind[Any, Any], service_filter: Any) -> RenderPage | None:
+def renderer(info: Any, kind: Kind[Any, Any], service_filter: Any) -> CatchUpReads | None:
     """The catch-up reader of this subscription (`follow_pages(render=…)`), or None to read
     records as before: when the selection is not compiled, or compiled reads are off."""
     context = info.context
@@ -125,18 +152,37 @@ def renderer(info: Any, kind: Kind[Any, Any], service_filter: Any) -> RenderPage
                     STATEMENTS.popitem(last=False)
     if statement is _NOT_COMPILED:
         return None
+    return CompiledReads(context, kind.name, statement)
 
-    async def read(after: str | None, through: uuid.UUID | None, size: int) -> RenderedPage:
-        low = cursors.decode(kind.name, after) if after is not None else _FIRST
-        args = statement.args(low, through if through is not None else _LAST, size + 1)
-        rows = await _fetch(context, statement.sql, args)
+
+class CompiledReads:
+    """`CatchUpReads` through a subscription's compiled statements, on the read pool."""
+
+    __slots__ = ("context", "name", "statement")
+
+    def __init__(self, context: Any, name: cursors.Kind, statement: PageStatement) -> None:
+        self.context = context
+        self.name = name
+        self.statement = statement
+
+    async def page(self, after: str | None, through: uuid.UUID | None, size: int) -> RenderedPage:
+        low = cursors.decode(self.name, after) if after is not None else _FIRST
+        high = through if through is not None else _LAST
+        args = self.statement.page.args(after=low, through=high, size=size + 1)
+        rows = await _fetch(self.context, self.statement.page.sql, args)
         page = RenderedPage(row[1] for row in rows[:size])
         page.more = len(rows) > size
         if page:
-            page.last = cursors.encode(kind.name, rows[len(page) - 1][0])
+            page.last = cursors.encode(self.name, rows[len(page) - 1][0])
         return page
 
-    return read
+    async def ends(
+        self, after: str, through: uuid.UUID | None, size: int, count: int
+    ) -> list[uuid.UUID]:
+        low = cursors.decode(self.name, after)
+        high = through if through is not None else _LAST
+        args = self.statement.ends.args(after=low, through=high, span=size * count, every=size)
+        return [row[0] for row in await _fetch(self.context, self.statement.ends.sql, args)]
 
 
 async def _fetch(context: Any, sql: str, args: Sequence[Any]) -> list[Any]:
