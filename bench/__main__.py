@@ -201,8 +201,7 @@ async def _streams(
     live = await streams.live_figures(
         urls, url, token, sound, counts=STREAM_SUBSCRIBERS, seconds=mode.stream_seconds
     )
-    rate, raw = await streams.replay(urls[1], url, token, sound, items=mode.replay)
-    batched = await streams.replay_batched(urls[1], url, sound, items=mode.replay)
+    rate, batched, raw = await streams.replays(urls[1], url, token, sound, items=mode.replay)
     floor = await wsfloor.best_rate(floor_url, items=mode.replay)
     return live, rate, batched, raw, floor
 
@@ -233,7 +232,7 @@ def run_streams(url: str, mode: Mode) -> list[Row]:
         _row(f"streams: replay of {mode.replay:,} items (items/s)", f"{rate:,.0f}/s",
              f"{raw:,.0f}/s asyncpg keyset", _ratio(rate, raw)),
         _row(f"streams: replay of {mode.replay:,} items, one message each (items/s)",
-             f"{rate:,.0f}/s", f"{floor:,.0f}/s bare websocket messages", _ratio(rate, floor)),
+             f"{rate:,.0f}/s", f"{floor:,.0f}/s, one Starlette send each", _ratio(rate, floor)),
         _row(f"streams: batched replay of {mode.replay:,} items (items/s)", f"{batched:,.0f}/s",
              f"{raw:,.0f}/s asyncpg keyset", _ratio(batched, raw)),
     ]  # fmt: skip

@@ -1,10 +1,13 @@
-"""The floor of one websocket message per item: a bare Starlette endpoint, on the same uvicorn,
-that speaks just enough graphql-transport-ws to send `count` copies of a finished `next`
-message (no GraphQL, no database) to the SDK's own client (`workers.sdk.graphql_ws`).
+"""One websocket message per item the plain ASGI way: a bare Starlette endpoint, on the same
+uvicorn, that speaks just enough graphql-transport-ws to send `count` copies of a finished
+`next` message (no GraphQL, no database), one `send_text` each, to the SDK's own client
+(`workers.sdk.graphql_ws`).
 
-A per-item replay cannot beat this on this machine whatever the server does: what is left is
-uvicorn's framing and write per message, and the client's receive and parse per message.
-`bench.streams` reports the per-item replay against it as well as against asyncpg.
+It was the floor of a per-item replay while Cochlea's server also sent each message on its
+own. Since the server frames a catch-up page itself and writes it at once (`api.wsprotocol`),
+a replay runs faster than this endpoint, and the ratio `bench.streams` prints beside the one
+against asyncpg says how much the framing gains over uvicorn's write per message; what is
+left of the per-item cost is the client's receive and parse of each message.
 
     python -m uvicorn bench.wsfloor:app --port 8123
 """
