@@ -4,8 +4,8 @@ A bot catching up receives one message per item, tens of thousands a second. The
 library parses each frame and hands it over through a future in Python; picows parses in C and
 calls `on_ws_frame`, which only queues the payload. The reader (`receive`) takes everything
 queued at once, so the event loop is entered once per socket read, not once per message.
-Replayed through the same server, the SDK received 190,000 to 210,000 messages/s through
-websockets and 330,000 to 370,000/s through this (`bench.streams`' per-item replay).
+From the same bare server (`bench.wsfloor`), the SDK received 140,000 to 147,000 messages/s
+through websockets and 184,000/s through this (docs/performance.md, eighth round).
 
 Flow control is the transport's: past `HIGH_WATER` bytes queued the socket stops being read
 (the server's writes then wait, as with any slow reader) until the reader takes them.
