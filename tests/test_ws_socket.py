@@ -5,6 +5,7 @@ bound, and every way a connection ends is told apart (normal close, error close,
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -74,6 +75,21 @@ async def test_messages_arrive_once_in_order_then_the_normal_close_ends_them(ser
     assert socket.close_code == 1000
     assert await socket.receive() == [], "after a normal close there is nothing more"
     await socket.close()
+
+
+async def test_opening_a_socket_logs_nothing_at_info(
+    server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bot opens a socket per subscription: picows' line per connection stays out of its log
+    at INFO (`cochlea up` logs at INFO), while its warnings would not."""
+    with caplog.at_level(logging.INFO):
+        socket = await TextSocket.connect(
+            f"{server}/flood?count=1&size=8", subprotocol=PROTOCOL, timeout=5
+        )
+        assert len(await _all(socket)) == 1
+        await socket.close()
+    assert not [r for r in caplog.records if r.name.startswith(("picows", ws_socket.__name__))]
+    assert ws_socket.PICOWS_LOG.isEnabledFor(logging.WARNING)
 
 
 async def test_a_slow_reader_pauses_the_socket_and_loses_nothing(

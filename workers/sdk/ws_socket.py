@@ -15,6 +15,7 @@ Frames arrive whole from Cochlea's server; fragmented ones are joined anyway.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from picows import WSCloseCode, WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
@@ -24,6 +25,9 @@ HIGH_WATER = 4 << 20
 _TEXT = WSMsgType.TEXT
 MAX_MESSAGE_BYTES = 64 << 20
 """The largest message accepted (a batched page of 500 edges with metadata is a few MB)."""
+PICOWS_LOG = logging.getLogger(f"{__name__}.picows")
+"""picows' own messages: warnings and errors; its line per connection opened is at INFO."""
+PICOWS_LOG.setLevel(logging.WARNING)
 NORMAL = frozenset({1000, 1001, 1005})
 """Close codes of a connection ended on purpose: normal, going away, and none given (RFC
 6455 7.1.5: a close frame without a code reads as 1005), as websockets counts them."""
@@ -135,6 +139,7 @@ class TextSocket:
                     extra_headers={"Sec-WebSocket-Protocol": subprotocol},
                     max_frame_size=MAX_MESSAGE_BYTES,
                     enable_auto_pong=True,
+                    logger_name=PICOWS_LOG,
                 )
         except WSError as exc:
             raise SocketClosed(f"{url}: the websocket handshake failed: {exc}") from None
