@@ -88,8 +88,10 @@ async def follow_batches(
     max_items: int = 500,
     poll_seconds: float = 1.0,
     max_backoff: float = 30.0,
+    compression: bool = False,
 ) -> AsyncGenerator[list[Edge], None]:
-    """Yield non-empty lists of `Edge`s of stream `field` after the checkpoint, forever."""
+    """Yield non-empty lists of `Edge`s of stream `field` after the checkpoint, forever.
+    `compression` offers permessage-deflate on the live subscription (`follow`'s)."""
     if field not in LISTS:
         raise ValueError(f"unknown stream {field!r}: one of {', '.join(LISTS)}")
     filter_ = dict(filter) if filter and field in FILTER_TYPES else None
@@ -120,7 +122,7 @@ async def follow_batches(
                 if after is None:
                     await asyncio.sleep(poll_seconds)
                     continue
-                live = _live(url, field, selection, filter_, after, token, max_items)
+                live = _live(url, field, selection, filter_, after, token, max_items, compression)
                 async with aclosing(live) as batches:
                     async for batch in batches:
                         failures = 0
@@ -182,6 +184,7 @@ async def _live(
     after: str,
     token: str | None,
     max_items: int,
+    compression: bool,
 ) -> AsyncGenerator[list[Edge], None]:
     """Batches of what the subscription delivered while the previous batch was worked on."""
     variables: dict[str, Any] = {"after": after}
@@ -198,7 +201,8 @@ async def _live(
 
     async def read() -> None:
         try:
-            async with aclosing(subscribe(url, document, variables, token=token)) as stream:
+            stream = subscribe(url, document, variables, token=token, compression=compression)
+            async with aclosing(stream):
                 async for data in stream:
                     edges = data[BATCHED[field]] if batched else [data[field]]
                     for edge in edges:

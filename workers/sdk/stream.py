@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -61,8 +61,11 @@ async def follow(
     token: str | None = None,
     filter: Mapping[str, Any] | None = None,
     max_backoff: float = 30.0,
-) -> AsyncIterator[dict[str, Any]]:
-    """Yield the nodes of `field` (e.g. `annotationCreated`) after the checkpoint, forever."""
+    compression: bool = False,
+) -> AsyncGenerator[dict[str, Any], None]:
+    """Yield the nodes of `field` (e.g. `annotationCreated`) after the checkpoint, forever.
+    `compression` offers permessage-deflate (`graphql_ws.subscribe`): for a slow link to a
+    server that has it on."""
     document = subscription_document(field, selection)
     failures = 0
     while True:
@@ -71,7 +74,8 @@ async def follow(
         if field in FILTER_TYPES:
             variables["filter"] = dict(filter) if filter else None
         try:
-            async with aclosing(subscribe(url, document, variables, token=token)) as stream:
+            stream = subscribe(url, document, variables, token=token, compression=compression)
+            async with aclosing(stream):
                 async for data in stream:
                     edge = data[field]
                     failures = 0
