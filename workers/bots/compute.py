@@ -28,6 +28,7 @@ from workers.bots import DERIVED_FROM
 from workers.decode import Source, decode_mono, duration_seconds
 from workers.errors import TooLong
 from workers.features import FRAME_RATE, SAMPLE_RATE, bot_module, loudness
+from workers.heap import keep_heap
 from workers.sdk.arrays import (
     ArrayStore,
     Staged,
@@ -73,9 +74,11 @@ def warm_up() -> None:
     short noise burst, so the first real job does not pay for lazy imports and numba
     compilation (seconds). The pool has a process per core already: BLAS threads of its own
     (OpenBLAS's spin while waiting) only took CPU from the other processes and the event loop
-    (an onsets job used 1.3 cores for a few ms of matrix products)."""
+    (an onsets job used 1.3 cores for a few ms of matrix products). The process also keeps
+    its freed memory for the next job (`workers.heap`: no page faults per job)."""
     from threadpoolctl import threadpool_limits
 
+    keep_heap()
     threadpool_limits(limits=1)
     y = np.random.default_rng(0).standard_normal((1, 2 * SAMPLE_RATE)).astype(np.float32) * 0.1
     stft = bot_module("stft").compute(y=y, sr=SAMPLE_RATE)
