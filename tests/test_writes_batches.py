@@ -234,10 +234,11 @@ async def test_key_lookups_probe_each_key_however_stale_the_statistics(
         inputs = [note(sounds[0], key=f"window-{i}") for i in range(3000)]
         await make_annotations(gql, user, inputs)
         keys = [f"window-{i}" for i in range(0, 3000, 30)]
-        compiled = existing_by_key(ANNOTATIONS, uuid.UUID(user.id), keys).compile(
+        compiled = existing_by_key(ANNOTATIONS).compile(
             dialect=postgresql.asyncpg.dialect()  # type: ignore[attr-defined]
         )
-        params = [compiled.params[name] for name in compiled.positiontup or ()]
+        values = compiled.construct_params({"creator": uuid.UUID(user.id), "keys": keys})
+        params = [values[name] for name in compiled.positiontup or ()]
         plan = json.loads(
             await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}", *params)
         )[0]["Plan"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ARRAY, any_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.tables import sounds_table
@@ -197,6 +197,13 @@ def _tag_bytes(tags: list[str]) -> bytes:
 _NO_TAGS = _tag_bytes([])
 
 
+_DURATIONS = select(sounds_table.c.id, sounds_table.c.duration_seconds).where(
+    sounds_table.c.id == any_(bindparam("ids", type_=ARRAY(sounds_table.c.id.type)))
+)
+"""The durations of the sounds `:ids` (one statement for any number: built once, as SQLAlchemy
+derives a fresh statement's cache key and columns on every execution)."""
+
+
 async def create_annotations(
     *, engine: AsyncEngine, viewer: UserRecord | None, inputs: list[AnnotationInput]
 ) -> BatchResult[AnnotationRecord]:
@@ -206,11 +213,7 @@ async def create_annotations(
     # By int: uuid.UUID hashes in Python, and a batch names the same few sounds many times.
     wanted = list({a.sound.int: a.sound for a in inputs if a.sound is not None}.values())
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(sounds_table.c.id, sounds_table.c.duration_seconds).where(
-                sounds_table.c.id.in_(wanted)
-            )
-        )
+        rows = await conn.execute(_DURATIONS, {"ids": wanted})
         durations = {sid.int: (s, s + end_tolerance(s)) for sid, s in rows}
     keys = [a.key for a in inputs]
     problems: list[Problem] = duplicate_keys(keys)

@@ -148,25 +148,39 @@ async def _existing_by_key(
 ) -> dict[str, R]:
     if not keys:
         return {}
-    rows = (await conn.execute(existing_by_key(kind, creator, keys))).mappings().all()
-    return {r["key"]: kind.to_record(_record_fields(kind, r)) for r in rows}
+    found = await conn.execute(existing_by_key(kind), {"creator": creator, "keys": keys})
+    return {r["key"]: kind.to_record(_record_fields(kind, r)) for r in found.mappings().all()}
 
 
-def existing_by_key(kind: Kind[Any, Any], creator: uuid.UUID, keys: list[str]) -> Select[Any]:
-    """The creator's stored resources among `keys`: one unique-index probe per key.
+def existing_by_key(kind: Kind[Any, Any]) -> Select[Any]:
+    """The stored resources of creator `:creator` among `:keys`: one unique-index probe per key.
 
     A lateral lookup per key, because with `key IN (...)` the planner, when its statistics
     say the creator has few rows (a bot's rows grow long before autoanalyze sees them), reads
     the creator's whole index range and filters it: each batch of a bot cost more than the
     last (2.9 ms for 7,872 stored rows against 0.46 ms, 200 keys). One array parameter also
-    keeps one prepared statement for any number of keys.
+    keeps one prepared statement for any number of keys. Built once per kind: SQLAlchemy
+    derives a new statement's column collections and cache key on every execution, which took
+    a fifth of the API's time in a bot's one-annotation `createAnnotations`.
     """
+    if kind.name not in _EXISTING_BY_KEY:
+        _EXISTING_BY_KEY[kind.name] = _existing_by_key_statement(kind)
+    return _EXISTING_BY_KEY[kind.name]
+
+
+_EXISTING_BY_KEY: dict[str, Select[Any]] = {}
+
+
+def _existing_by_key_statement(kind: Kind[Any, Any]) -> Select[Any]:
     table = kind.table
-    wanted = func.unnest(bindparam("keys", keys, type_=ARRAY(Text))).table_valued("key")
+    wanted = func.unnest(bindparam("keys", type_=ARRAY(Text))).table_valued("key")
     wanted = wanted.render_derived()
     found = (
         select(table.c.key, *kind.columns)
-        .where(table.c.created_by == creator, table.c.key == wanted.c.key)
+        .where(
+            table.c.created_by == bindparam("creator", type_=table.c.created_by.type),
+            table.c.key == wanted.c.key,
+        )
         .limit(literal_column("1"))  # (created_by, key) is unique; LIMIT keeps a nested loop
         .lateral()
     )

@@ -21,8 +21,9 @@ milliseconds; `bench/ingest.py` reports the throughput that leaves.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Select, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db.tables import annotations_table, sounds_table, users_table
@@ -37,17 +38,21 @@ _TABLES: dict[Kind, Table] = {
 }
 
 
+# Built once: SQLAlchemy derives a fresh statement's cache key and columns on each execution.
+_NEWEST: dict[Kind, Select[Any]] = {
+    kind: select(table.c.id).order_by(table.c.id.desc()).limit(1) for kind, table in _TABLES.items()
+}
+_TAKE_SLOT = text("SELECT pg_advisory_xact_lock(:key)")
+
+
 async def newest_id(conn: AsyncConnection, kind: Kind) -> uuid.UUID | None:
     """The greatest id of `kind` this transaction sees (None while there is none)."""
-    table = _TABLES[kind]
     # PostgreSQL has no max(uuid); the primary key index answers this with one probe.
-    newest: uuid.UUID | None = (
-        await conn.execute(select(table.c.id).order_by(table.c.id.desc()).limit(1))
-    ).scalar()
+    newest: uuid.UUID | None = (await conn.execute(_NEWEST[kind])).scalar()
     return newest
 
 
 async def enter_commit_slot(conn: AsyncConnection, kind: Kind) -> uuid.UUID | None:
     """Take `kind`'s commit slot for the rest of this transaction; return its newest id."""
-    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCKS[kind]})
+    await conn.execute(_TAKE_SLOT, {"key": _LOCKS[kind]})
     return await newest_id(conn, kind)
