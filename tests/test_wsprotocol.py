@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
+
 from api import wsprotocol
 from api.wsprotocol import CoalescingTransport, flush_connection
 
@@ -128,18 +130,21 @@ async def test_abort_drops_what_is_queued() -> None:
         assert await asyncio.wait_for(reader.read(), 5) == b""
 
 
-def test_text_frames_are_the_frames_websockets_writes() -> None:
-    """Every length class of RFC 6455 (7-bit, 16-bit, 64-bit) and its edges, byte for byte
-    against websockets' own serialiser, and read back by a websockets client as the same
-    messages in order."""
+@pytest.mark.parametrize(("prefix", "suffix"), [(b"", b""), (b'{"id":"7","payload":', b"}}")])
+def test_wrapped_frames_are_the_frames_websockets_writes(prefix: bytes, suffix: bytes) -> None:
+    """Every length class of RFC 6455 (7-bit, 16-bit, 64-bit) and its edges, counting the
+    prefix and suffix each message is wrapped in, byte for byte against websockets' own
+    serialiser, and read back by a websockets client as the same messages in order."""
     from websockets.frames import OP_TEXT, Frame
     from websockets.protocol import CLIENT, Protocol, State
 
-    lengths = [0, 1, 125, 126, 127, 65535, 65536, 70_000]
-    messages = [(b"x" * n)[:n] if n < 3 else b'"' + b"a" * (n - 2) + b'"' for n in lengths]
-    parts = wsprotocol.text_frames(messages)
+    fixed = len(prefix) + len(suffix)
+    lengths = sorted({max(0, n - fixed) for n in [0, 1, 125, 126, 127, 65535, 65536, 70_000]})
+    bodies = [b"x" * n for n in lengths]
+    messages = [prefix + body + suffix for body in bodies]
+    parts = wsprotocol.wrapped_frames(prefix, bodies, suffix)
     expected = [Frame(OP_TEXT, m).serialize(mask=False, extensions=[]) for m in messages]
-    assert [parts[i] + parts[i + 1] for i in range(0, len(parts), 2)] == expected
+    assert [b"".join(parts[i : i + 4]) for i in range(0, len(parts), 4)] == expected
     client = Protocol(CLIENT, state=State.OPEN, max_size=None)
     client.receive_data(b"".join(parts))
     received = client.events_received()

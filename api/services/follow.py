@@ -37,9 +37,10 @@ READS_IN_FLIGHT = 2
 """Pages of a long compiled catch-up read at once, between ends already known."""
 
 
-class RenderedPage(list[str]):
+class RenderedPage(list[bytes]):
     """A catch-up page already written by the caller's `render` (one edge's JSON per item,
-    in cursor order): `last` is its last item's cursor, `more` whether the read found more."""
+    UTF-8, in cursor order): `last` is its last item's cursor, `more` whether the read found
+    more."""
 
     last: str
     more: bool

@@ -60,7 +60,7 @@ async def _edges(
         async for page in pages:
             if type(page) is RenderedPage:
                 if direct is not None:
-                    await direct.send(json.encode() for json in page)
+                    await direct.send(page)
                     continue
                 for json in page:
                     yield RenderedEdges(key, json)
@@ -117,9 +117,9 @@ async def _edge_batches(
     async with aclosing(pages):
         async for page in pages:
             if type(page) is RenderedPage:
-                batch = "[" + ",".join(page) + "]"
+                batch = b"[" + b",".join(page) + b"]"
                 if direct is not None:
-                    await direct.send((batch.encode(),))
+                    await direct.send((batch,))
                     continue
                 yield RenderedEdges(key, batch)
             else:

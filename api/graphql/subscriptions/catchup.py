@@ -4,9 +4,10 @@ Catching up is a subscriber's own keyset read from its cursor, in pages, until i
 shared reader (`api.services.follow`). Read as records and rendered in Python, a page of 500
 cost several milliseconds; here the subscription's selection is compiled once, with the
 compiled reads' own builder (`compiler.edge_object`, the JSON the connections write), into one
-statement per subscription whose rows are `(id, edge JSON)` in cursor order, sent through the
-read pool with only the cursor bounds and the page size changing. Each row's JSON is one
-event's (`annotationCreated`) or is joined into one batch (`annotationsCreated`). A second
+statement per subscription whose rows are `(id, edge JSON)` in cursor order (the JSON as
+UTF-8 bytes, which the API writes as they come), sent through the read pool with only the
+cursor bounds and the page size changing. Each row's JSON is one event's
+(`annotationCreated`) or is joined into one batch (`annotationsCreated`). A second
 statement, on the same filter, finds where the next pages end (every `size`-th id, nothing
 rendered), so that a long catch-up reads several pages at once (`follow._compiled_pages`).
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLObjectType, get_named_type
-from sqlalchemy import Integer, Text, bindparam, cast, func, select
+from sqlalchemy import Integer, Text, bindparam, cast, func, literal, select
 
 from api.db.request_engine import RequestEngine
 from api.errors import CochleaError
@@ -84,8 +85,8 @@ def page_statement(
     dialect: Any,
 ) -> PageStatement:
     """The catch-up statements of an edge selection; `Unsupported` when it is not compiled.
-    Page rows: `(id, edge JSON)` for `id > _after AND id <= _through`, `LIMIT _size`. End
-    rows: the id of every `_size`-th of the first `_span` such items."""
+    Page rows: `(id, edge JSON as UTF-8 bytes)` for `id > _after AND id <= _through`, `LIMIT
+    _size`. End rows: see `_ends`."""
     table = kind.table
     matching = (
         kind.conditions(service_filter),
@@ -100,19 +101,39 @@ def page_statement(
         .subquery("page")
     )
     edge = edge_object(walker, edge_type, group, cursor_of(kind.name, rows.c.id), rows)
-    page = select(rows.c.id, cast(edge, Text)).order_by(rows.c.id)
-    numbered = (
-        select(table.c.id, func.row_number().over(order_by=table.c.id).label("n"))
-        .where(*matching)
-        .order_by(table.c.id)
-        .limit(bindparam("_span", 1, type_=Integer))
-        .subquery("ahead")
-    )
-    every = bindparam("_every", 1, type_=Integer)
-    ends = select(numbered.c.id).where(numbered.c.n % every == 0).order_by(numbered.c.id)
+    page = select(rows.c.id, func.convert_to(cast(edge, Text), "UTF8")).order_by(rows.c.id)
     return PageStatement(
-        page=Statement.compile(page, dialect), ends=Statement.compile(ends, dialect)
+        page=Statement.compile(page, dialect), ends=_ends(kind, service_filter, dialect)
     )
+
+
+def _ends(kind: Kind[Any, Any], service_filter: Any, dialect: Any) -> Statement:
+    """Where the next pages end: from `_after`, up to `_count` times, the id `_skip` + 1 items
+    further (an index range of that many entries, skipped by `OFFSET`), until `_through`.
+    Numbering `_count` pages' items with `row_number()` and keeping every page's last cost
+    2.5 times as much in PostgreSQL (1.35 ms against 0.52 to 0.55 for 8 pages of 500, EXPLAIN
+    ANALYZE): the window aggregate over every item, where the steps only walk the index."""
+    table = kind.table
+    id_type = table.c.id.type
+    start = select(
+        bindparam("_after", _FIRST, type_=id_type).label("id"), literal(0, Integer).label("k")
+    ).cte("ends", recursive=True)
+    step = (
+        select(table.c.id)
+        .where(
+            kind.conditions(service_filter),
+            table.c.id > start.c.id,
+            table.c.id <= bindparam("_through", _LAST, type_=id_type),
+        )
+        .order_by(table.c.id)
+        .offset(bindparam("_skip", 0, type_=Integer))
+        .limit(1)
+        .scalar_subquery()
+    )
+    more = start.c.k < bindparam("_count", 1, type_=Integer)
+    ends = start.union_all(select(step, start.c.k + 1).where(more, start.c.id.is_not(None)))
+    found = select(ends.c.id).where(ends.c.k > 0, ends.c.id.is_not(None)).order_by(ends.c.k)
+    return Statement.compile(found, dialect)
 
 
 STATEMENT_CACHE_SIZE = 1024
@@ -170,7 +191,7 @@ class CompiledReads:
         high = through if through is not None else _LAST
         args = self.statement.page.args(after=low, through=high, size=size + 1)
         rows = await _fetch(self.context, self.statement.page.sql, args)
-        page = RenderedPage(row[1] for row in rows[:size])
+        page = RenderedPage([row[1] for row in rows[:size]])
         page.more = len(rows) > size
         if page:
             page.last = cursors.encode(self.name, rows[len(page) - 1][0])
@@ -181,7 +202,7 @@ class CompiledReads:
     ) -> list[uuid.UUID]:
         low = cursors.decode(self.name, after)
         high = through if through is not None else _LAST
-        args = self.statement.ends.args(after=low, through=high, span=size * count, every=size)
+        args = self.statement.ends.args(after=low, through=high, skip=size - 1, count=count)
         return [row[0] for row in await _fetch(self.context, self.statement.ends.sql, args)]
 
 

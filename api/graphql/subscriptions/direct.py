@@ -20,7 +20,7 @@ failed send would.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -62,14 +62,12 @@ class DirectSender:
             + b":"
         )
 
-    async def send(self, edges: Iterable[bytes]) -> None:
+    async def send(self, edges: Sequence[bytes]) -> None:
         """One `next` message per edge JSON (an edge, or a list of them), in one write."""
         operation = self.operation
         if operation.completed or operation.handler.operations.get(operation.id) is not operation:
             return  # the client completed it: its task is being cancelled
-        prefix = self.prefix
-        messages = [prefix + edge + b"}}}" for edge in edges]
-        if not await self.connection.send_texts(messages):
+        if not await self.connection.send_wrapped(self.prefix, edges, b"}}}"):
             raise WebSocketDisconnected
 
 

@@ -63,10 +63,11 @@ class LiveEdges:
 @dataclass(frozen=True, slots=True)
 class RenderedEdges:
     """What a subscription resolver yields for a catch-up page PostgreSQL already wrote
-    (`catchup`): the JSON of one edge, or of a list of them, under the root field's `key`."""
+    (`catchup`): the JSON of one edge, or of a list of them (UTF-8), under the root field's
+    `key`."""
 
     key: str
-    json: str
+    json: bytes
 
 
 @dataclass(frozen=True, slots=True)
