@@ -5,7 +5,8 @@ falls back to audioread for other formats only when ffmpeg or GStreamer is insta
 libsndfile's frames are read in blocks of `BLOCK_FRAMES` and de-interleaved (or mixed) block by
 block while they are in cache: one pass over the samples instead of decoding everything
 interleaved and transposing it afterwards (a 300 s stereo file: 65 ms instead of 85 ms).
-`decode_mono` mixes each block as it goes, for the bots, which analyse the mono mix only.
+`decode_mono` mixes each block as it goes, for the bots, which analyse the mono mix only
+(16-bit PCM in integers: the same floats, a third of the time).
 Each function takes the file's bytes or a path: the worker spools a fetched sound to a file,
 which libsndfile then reads in place (no copy of the body in memory).
 """
@@ -115,7 +116,11 @@ def _mix(y: np.ndarray) -> np.ndarray:
 def _decode_soundfile(data: Source, *, mono: bool) -> tuple[np.ndarray, int]:
     with sf.SoundFile(_opened(data)) as audio:
         declared, sr, log = audio.frames, audio.samplerate, audio.extra_info
-        y = _read_blocks(audio, capacity=max(declared, 0), mono=mono)
+        capacity = max(declared, 0)
+        if mono and audio.subtype == "PCM_16" and audio.channels <= MAX_INTEGER_MIX:
+            y = _read_pcm16_mono(audio, capacity=capacity)
+        else:
+            y = _read_blocks(audio, capacity=capacity, mono=mono)
         integer = audio.subtype in _INTEGER_SUBTYPES
     return _checked(y, sr, declared=declared, log=log, finite=integer)
 
@@ -144,6 +149,46 @@ def _read_blocks(audio: sf.SoundFile, *, capacity: int, mono: bool) -> np.ndarra
             out[:, position : position + n] = planar
         position += n
     return out[..., :position]
+
+
+MAX_INTEGER_MIX = 256
+"""Channels up to which a 16-bit mix is exact in float32 (sums of at most 2**23 steps)."""
+_STEP = np.float32(2.0**-15)
+"""libsndfile's float of a 16-bit sample is the sample times 2**-15 (exact in float32)."""
+
+
+def _read_pcm16_mono(audio: sf.SoundFile, *, capacity: int) -> np.ndarray:
+    """`_read_blocks(..., mono=True)` of a 16-bit PCM file, bit for bit, three times faster:
+    the samples are read as integers (libsndfile copies them instead of converting each to
+    float) and summed across channels in int32. The float mean of the channels is exact up
+    to its one division (every partial sum is a multiple of 2**-15 within float32's 24 bits),
+    so the integer sum times 2**-15, divided by the channel count, is the same float32."""
+    channels = audio.channels
+    out = np.empty(capacity, dtype=np.float32)
+    buffer = np.empty((BLOCK_FRAMES, channels), dtype=np.int16)
+    total = np.empty(BLOCK_FRAMES, dtype=np.int32)
+    position = 0
+    while True:
+        block = audio.read(BLOCK_FRAMES, dtype="int16", always_2d=True, out=buffer)
+        n = len(block)
+        if n == 0:
+            break
+        if position + n > out.shape[0]:
+            grown = np.empty(max(2 * out.shape[0], position + n), np.float32)
+            grown[:position] = out[:position]
+            out = grown
+        target = out[position : position + n]
+        if channels == 1:
+            np.multiply(block[:, 0], _STEP, out=target, dtype=np.float32)
+        else:
+            summed = total[:n]
+            np.add(block[:, 0], block[:, 1], out=summed, dtype=np.int32)
+            for channel in range(2, channels):
+                summed += block[:, channel]
+            np.multiply(summed, _STEP, out=target, dtype=np.float32)
+            target /= np.float32(channels)
+        position += n
+    return out[:position]
 
 
 def _checked(

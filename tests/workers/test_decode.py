@@ -41,6 +41,22 @@ def test_blocks_give_the_whole_file_read(channels: int, frames: int, subtype: st
     assert np.array_equal(mono, librosa.to_mono(np.ascontiguousarray(whole.T)))
 
 
+@pytest.mark.parametrize("channels", [1, 2, 3, 5, 8])
+def test_16_bit_mix_at_full_scale_is_librosas(channels: int) -> None:
+    """16-bit PCM mixes in integers: at the extremes (-32768, 32767, one step, zero, in
+    every combination across channels) it is still `librosa.to_mono` bit for bit."""
+    rng = np.random.default_rng(channels)
+    codes = np.array([-32768, -32767, -1, 0, 1, 32766, 32767], dtype=np.int16)
+    frames = rng.choice(codes, size=(2 * BLOCK_FRAMES + 5, channels))
+    frames[:7] = codes[:, None]  # all channels at each extreme together
+    buffer = io.BytesIO()
+    sf.write(buffer, frames, SR, format="WAV", subtype="PCM_16")
+    whole, _ = sf.read(io.BytesIO(buffer.getvalue()), dtype="float32", always_2d=True)
+    mono, _ = decode_mono(buffer.getvalue())
+    assert np.array_equal(mono, librosa.to_mono(np.ascontiguousarray(whole.T)))
+    assert mono[0] == -1.0 and mono[6] == np.float32(32767 / 32768)
+
+
 def test_mono_of_a_float_file_with_nan_is_refused() -> None:
     y = _noise(1000, 2)
     y[500, 1] = np.nan
