@@ -125,6 +125,16 @@ def _decode_soundfile(data: Source, *, mono: bool) -> tuple[np.ndarray, int]:
     return _checked(y, sr, declared=declared, log=log, finite=integer)
 
 
+def _room(out: np.ndarray, position: int, n: int) -> np.ndarray:
+    """`out`, or a copy of its first `position` frames with room for `n` more (at least
+    doubled) when the header undercounted the frames."""
+    if position + n <= out.shape[-1]:
+        return out
+    grown = np.empty((*out.shape[:-1], max(2 * out.shape[-1], position + n)), np.float32)
+    grown[..., :position] = out[..., :position]
+    return grown
+
+
 def _read_blocks(audio: sf.SoundFile, *, capacity: int, mono: bool) -> np.ndarray:
     """All frames, (channels, n) or mixed to (n,), into one array sized from the header (grown
     if the header undercounts)."""
@@ -138,10 +148,7 @@ def _read_blocks(audio: sf.SoundFile, *, capacity: int, mono: bool) -> np.ndarra
         n = len(block)
         if n == 0:
             break
-        if position + n > out.shape[-1]:
-            grown = np.empty((*out.shape[:-1], max(2 * out.shape[-1], position + n)), np.float32)
-            grown[..., :position] = out[..., :position]
-            out = grown
+        out = _room(out, position, n)
         planar = np.ascontiguousarray(block.T)
         if mono:
             out[position : position + n] = _mix(planar)
@@ -173,10 +180,7 @@ def _read_pcm16_mono(audio: sf.SoundFile, *, capacity: int) -> np.ndarray:
         n = len(block)
         if n == 0:
             break
-        if position + n > out.shape[0]:
-            grown = np.empty(max(2 * out.shape[0], position + n), np.float32)
-            grown[:position] = out[:position]
-            out = grown
+        out = _room(out, position, n)
         target = out[position : position + n]
         if channels == 1:
             np.multiply(block[:, 0], _STEP, out=target, dtype=np.float32)
