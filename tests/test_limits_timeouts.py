@@ -141,7 +141,9 @@ async def test_one_request_holds_at_most_its_share_of_connections(
                 if not served_meanwhile and most:
                     await gql("{ users(first: 1) { edges { node { id } } } }")
                     served_meanwhile = not heavy.done()
-                await asyncio.sleep(0.005)
+                # No pause between samples: the heavy request holds its connections for a
+                # few ms at a time, which samples 5 ms apart saw in 1 or 2 of 13 (and once
+                # in none, on a fast machine).
             data = await heavy
     assert len(data["sounds"]["edges"]) == 20
     assert 1 <= most <= 3  # the heavy request's 2 connections (+1 of the small request)
